@@ -1,0 +1,181 @@
+// submit, show, list, cancel, retry: the task commands operators script against.
+import { readFile, rm } from 'node:fs/promises';
+import { openContext, type Context } from '../context.js';
+import { validateParams } from '../plugins.js';
+import { BusinessError, STATUSES, TaskNotFoundError, UsageError, parseTaskRef, type Status, type Task } from '../tasks/model.js';
+import { InputError } from '../storage.js';
+
+export interface SubmitFlags {
+  params?: string; paramsFile?: string; inputFile?: string; attach?: string[];
+  maxAttempts?: string; timeout?: string; priority?: string; json?: boolean;
+}
+
+function intFlag(value: string | undefined, flag: string, min: number): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^-?\d+$/.test(value) || Number(value) < min || !Number.isSafeInteger(Number(value))) {
+    throw new UsageError(`${flag} must be an integer${min > 0 ? ` >= ${min}` : ''}, got ${JSON.stringify(value)}`);
+  }
+  return Number(value);
+}
+
+function parseJson(text: string, source: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new InputError(`Invalid JSON in ${source}: ${(err as Error).message}`);
+  }
+}
+
+async function readJsonFile(file: string, flag: string): Promise<{ text: string; value: unknown }> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new InputError(`Cannot read ${flag} ${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
+  }
+  return { text, value: parseJson(text, file) };
+}
+
+/** Inserts the task and writes its files in one transaction, so no runner sees a task without its input. */
+export async function submitCommand(taskType: string, flags: SubmitFlags, out = process.stdout): Promise<number> {
+  const sources = [flags.params, flags.paramsFile, flags.inputFile].filter((v) => v !== undefined);
+  if (sources.length > 1) throw new UsageError('Use only one of --params, --params-file and --input-file');
+  const maxAttempts = intFlag(flags.maxAttempts, '--max-attempts', 1);
+  const timeoutSeconds = intFlag(flags.timeout, '--timeout', 1);
+  const priority = intFlag(flags.priority, '--priority', Number.MIN_SAFE_INTEGER);
+
+  let params: unknown = null;
+  let inputText: string | undefined;
+  if (flags.params !== undefined) params = parseJson(flags.params, '--params');
+  if (flags.paramsFile !== undefined) params = (await readJsonFile(flags.paramsFile, '--params-file')).value;
+  if (flags.inputFile !== undefined) {
+    const input = await readJsonFile(flags.inputFile, '--input-file');
+    inputText = input.text;
+    params = input.value;
+  }
+
+  const ctx = await openContext();
+  try {
+    const plugin = await ctx.registry.load(taskType);
+    validateParams(plugin, params);
+    const task = await inTransaction(ctx, async () => {
+      const inserted = await ctx.store.insert({
+        taskType, params: inputText === undefined ? params : null,
+        maxAttempts: maxAttempts ?? ctx.config.defaultMaxAttempts, priority, timeoutSeconds,
+      });
+      try {
+        if (inputText !== undefined) await ctx.files.writeInput(inserted.job_id, inputText);
+        for (const file of flags.attach ?? []) await ctx.files.attach(inserted.job_id, file).catch((err) => {
+          throw new InputError(`Cannot attach ${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
+        });
+      } catch (err) {
+        await rm(ctx.files.taskDir(inserted.job_id), { recursive: true, force: true });
+        throw err;
+      }
+      return inserted;
+    });
+    ctx.logger.debug({ taskId: task.id, taskType }, 'Task submitted');
+    out.write(flags.json
+      ? JSON.stringify({ task_id: task.id, job_id: task.job_id }) + '\n'
+      : `Submitted task ${task.id} (job_id ${task.job_id}, type ${taskType})\n`);
+    return 0;
+  } finally {
+    await ctx.close();
+  }
+}
+
+async function inTransaction<T>(ctx: Context, work: () => Promise<T>): Promise<T> {
+  await ctx.client.query('BEGIN');
+  try {
+    const result = await work();
+    await ctx.client.query('COMMIT');
+    return result;
+  } catch (err) {
+    await ctx.client.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  }
+}
+
+async function findOrThrow(ctx: Context, idOrJobId: string): Promise<Task> {
+  const ref = parseTaskRef(idOrJobId);
+  const task = await ctx.store.find(ref);
+  if (!task) throw new TaskNotFoundError(ref);
+  return task;
+}
+
+export async function showCommand(idOrJobId: string, flags: { json?: boolean }, out = process.stdout): Promise<number> {
+  const ctx = await openContext();
+  try {
+    const task = await findOrThrow(ctx, idOrJobId);
+    const output = await ctx.files.readOutput(task.job_id).catch((err: Error) => ({ unreadable: err.message }));
+    if (flags.json) {
+      out.write(JSON.stringify({ ...task, output: output ?? null }, null, 2) + '\n');
+    } else {
+      const width = Math.max(...Object.keys(task).map((k) => k.length));
+      for (const [key, value] of Object.entries(task)) {
+        if (value === null) continue;
+        out.write(`${key.padEnd(width)}  ${formatValue(value)}\n`);
+      }
+      if (output !== undefined) out.write(`${'output'.padEnd(width)}  ${JSON.stringify(output)}\n`);
+    }
+    return 0;
+  } finally {
+    await ctx.close();
+  }
+}
+
+function formatValue(value: unknown): string {
+  if (value instanceof Date) return value.toISOString();
+  if (typeof value === 'object') return JSON.stringify(value);
+  return String(value);
+}
+
+export async function listCommand(flags: { status?: string; type?: string; limit?: string; json?: boolean }, out = process.stdout): Promise<number> {
+  if (flags.status !== undefined && !STATUSES.includes(flags.status as Status)) {
+    throw new UsageError(`--status must be one of ${STATUSES.join(', ')}, got ${JSON.stringify(flags.status)}`);
+  }
+  const limit = intFlag(flags.limit, '--limit', 1) ?? 100;
+  const ctx = await openContext();
+  try {
+    const tasks = await ctx.store.list({ status: flags.status as Status | undefined, taskType: flags.type, limit });
+    if (flags.json) {
+      out.write(JSON.stringify(tasks, null, 2) + '\n');
+      return 0;
+    }
+    const rows = [['ID', 'JOB_ID', 'TYPE', 'STATUS', 'ATTEMPTS', 'CREATED', 'ERROR']];
+    for (const t of tasks) {
+      rows.push([String(t.id), t.job_id, t.task_type, t.status, `${t.attempts}/${t.max_attempts}`,
+        t.created_at.toISOString(), (t.error_message ?? '').split('\n')[0].slice(0, 60)]);
+    }
+    const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+    for (const row of rows) out.write(row.map((cell, i) => cell.padEnd(widths[i])).join('  ').trimEnd() + '\n');
+    return 0;
+  } finally {
+    await ctx.close();
+  }
+}
+
+export async function cancelCommand(idOrJobId: string, out = process.stdout): Promise<number> {
+  return transition(idOrJobId, 'cancel', out);
+}
+
+export async function retryCommand(idOrJobId: string, out = process.stdout): Promise<number> {
+  return transition(idOrJobId, 'retry', out);
+}
+
+async function transition(idOrJobId: string, action: 'cancel' | 'retry', out: NodeJS.WritableStream): Promise<number> {
+  const ctx = await openContext();
+  try {
+    const task = await findOrThrow(ctx, idOrJobId);
+    const changed = action === 'cancel' ? await ctx.store.cancel(task.id) : await ctx.store.retry(task.id);
+    if (!changed) {
+      const current = (await ctx.store.find({ taskId: task.id }))?.status ?? 'gone';
+      const allowed = action === 'cancel' ? 'pending, queued or running' : 'failed or cancelled';
+      throw new BusinessError(`Cannot ${action} task ${task.id}: it is ${current}; only ${allowed} tasks can be ${action === 'cancel' ? 'cancelled' : 'retried'}`);
+    }
+    out.write(`Task ${changed.id} is now ${changed.status}\n`);
+    return 0;
+  } finally {
+    await ctx.close();
+  }
+}

@@ -1,0 +1,56 @@
+// A real PostgreSQL for each test file, in its own schema: DATABASE_URL when set (CI's local
+// server), otherwise the embedded server that taskpod itself starts.
+import pg from 'pg';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { migrate } from '../../src/db/migrate.js';
+import { TaskStore } from '../../src/tasks/store.js';
+import { TaskFiles } from '../../src/storage.js';
+import { connectClient } from '../../src/db/pool.js';
+import { loadConfig } from '../../src/config.js';
+import { embeddedTestDir } from './paths.js';
+
+export interface TestDb {
+  schema: string;
+  client: pg.Client;
+  store: TaskStore;
+  dataDir: string;
+  files: TaskFiles;
+  /** Environment for a taskpod child process using this schema and data directory. */
+  env(extra?: Record<string, string>): Record<string, string>;
+  cleanup(): Promise<void>;
+}
+
+export function databaseEnv(): Record<string, string> {
+  return process.env.DATABASE_URL
+    ? { DATABASE_URL: process.env.DATABASE_URL }
+    : { DATABASE_URL: '', TASKPOD_EMBEDDED_DIR: embeddedTestDir() };
+}
+
+export async function setupTestDb(name: string): Promise<TestDb> {
+  const schema = `t_${name.replace(/[^a-z0-9]/g, '_')}_${randomBytes(4).toString('hex')}`;
+  const config = loadConfig({ ...process.env, ...databaseEnv(), TASKPOD_SCHEMA: schema });
+  const client = await connectClient(config);
+  await migrate(client, schema);
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), `taskpod-${name}-`));
+  return {
+    schema, client, dataDir,
+    store: new TaskStore(client, schema),
+    files: new TaskFiles(dataDir),
+    env: (extra = {}) => ({
+      ...databaseEnv(),
+      TASKPOD_SCHEMA: schema,
+      TASKPOD_DATA_DIR: dataDir,
+      TASKPOD_LOG_FORMAT: 'json',
+      TASKPOD_PLUGIN_DIRS: path.resolve('test/fixtures/plugins'),
+      ...extra,
+    }),
+    async cleanup() {
+      await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`).catch(() => undefined);
+      await client.end().catch(() => undefined);
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
