@@ -272,6 +272,7 @@ async function initialise(l: Layout, opts: EmbeddedOptions, bins: Binaries, owne
       ['-D', l.pgdata, '-U', USER, `--pwfile=${pwfile}`, '-E', 'UTF8', '--locale=C', '--auth=scram-sha-256'],
       owner,
       `initdb failed for ${l.pgdata}`,
+      false,
     );
   } finally {
     await fs.rm(pwfile, { force: true });
@@ -338,6 +339,7 @@ async function start(
         ['start', '-D', l.pgdata, '-l', l.log, '-w', '-t', String(SERVER_WAIT_S), '-s', '-o', `-p ${state.port}`],
         owner,
         `the embedded PostgreSQL server did not start (data: ${l.pgdata}); read the log ${l.log}`,
+        true,
       );
       return;
     } catch (e) {
@@ -431,17 +433,18 @@ async function serverOwner(l: Layout): Promise<Owner | undefined> {
 }
 
 /** Runs a PostgreSQL program (as the server's OS user when we are root) and waits for it. */
-function run(file: string, args: string[], owner: Owner | undefined, what: string): Promise<void> {
+function run(file: string, args: string[], owner: Owner | undefined, what: string, detached: boolean): Promise<void> {
   const env: NodeJS.ProcessEnv = { ...process.env, LC_ALL: 'C' };
   for (const k of Object.keys(env)) if (k.startsWith('PG')) delete env[k];
   return new Promise((resolve, reject) => {
-    // detached: the server must not share our process group (a Ctrl-C must not stop it).
-    // pg_ctl also setsid()s the postmaster and redirects its output to the log file, so the
-    // server holds none of our pipes and 'close' fires as soon as pg_ctl exits.
+    // pg_ctl start is detached: the server must not share our process group (a Ctrl-C must not
+    // stop it); pg_ctl also setsid()s the postmaster. It redirects the server's output to the
+    // log file, so the server holds none of our pipes and 'close' fires when pg_ctl exits.
+    // initdb is not detached: a Ctrl-C should stop it (the next process redoes the init).
     const child = spawn(file, args, {
       cwd: '/',
       env,
-      detached: true,
+      detached,
       stdio: ['ignore', 'pipe', 'pipe'],
       ...(owner ? { uid: owner.uid, gid: owner.gid } : {}),
     });

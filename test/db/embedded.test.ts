@@ -125,7 +125,7 @@ describe('ensureEmbeddedServer', () => {
     expect(settings).toEqual({ listen: '127.0.0.1', sockets: '' });
   });
 
-  it('lets 8 processes starting at the same moment on a fresh directory share one server', async () => {
+  it.concurrent('lets 8 processes starting at the same moment on a fresh directory share one server', async ({ expect }) => {
     const dir = await newDir();
     const modulePath = await buildEmbeddedModule(path.join(repoRoot, 'node_modules/.cache/taskpod-embedded-test'));
     const results = await ensureFromChildren(modulePath, dir, 8);
@@ -143,7 +143,7 @@ describe('ensureEmbeddedServer', () => {
     expect(await fs.stat(path.join(dir, 'postgres.lock')).catch(() => null)).toBeNull();
   }, SLOW);
 
-  it('breaks a lock left behind by a dead process', async () => {
+  it.concurrent('breaks a lock left behind by a dead process', async ({ expect }) => {
     const dir = await newDir();
     await fs.mkdir(dir, { recursive: true });
     const lock = path.join(dir, 'postgres.lock');
@@ -153,7 +153,7 @@ describe('ensureEmbeddedServer', () => {
     expect(await fs.stat(lock).catch(() => null)).toBeNull();
   }, SLOW);
 
-  it('names the port and the log file when the configured port is taken', async () => {
+  it.concurrent('names the port and the log file when the configured port is taken', async ({ expect }) => {
     const dir = await newDir();
     const blocker = net.createServer();
     await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
@@ -228,7 +228,7 @@ describe('embeddedStatus and stopEmbeddedServer', () => {
     expect(status.connectionString).toBe(`postgres://taskpod:****@127.0.0.1:${port}/taskpod`);
   });
 
-  it('stop the server, keep the data, and start it again on the same port', async () => {
+  it.concurrent('stop the server, keep the data, and start it again on the same port', async ({ expect }) => {
     const dir = await newDir();
     const url = await ensureEmbeddedServer({ dir });
     await query(url, 'CREATE TABLE kept (v text)');
