@@ -1,8 +1,7 @@
-#!/usr/bin/env node
 // The command line: parses argv, calls one function per command, maps outcomes to exit codes.
 // Command modules are imported lazily so that `run` loads only what a run needs.
 import { Command, CommanderError, Option } from 'commander';
-import { createRequire } from 'node:module';
+import { packageVersion } from './paths.js';
 
 const EXIT_USAGE = 2;
 const EXIT_TEMPFAIL = 75;
@@ -12,10 +11,9 @@ type Action = (...args: any[]) => Promise<number>;
 /** Builds the program; each action's exit code is handed to onExitCode (commander discards return values). */
 function buildProgram(onExitCode: (code: number) => void): Command {
   const act = (fn: Action) => async (...args: any[]) => onExitCode(await fn(...args));
-  const version = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
   const program = new Command('taskpod')
     .description('Run background tasks as Kubernetes Jobs, with PostgreSQL as the source of truth')
-    .version(version)
+    .version(packageVersion())
     .exitOverride()
     .showHelpAfterError('(run with --help for usage)');
 
@@ -132,9 +130,4 @@ async function reportError(err: unknown): Promise<number> {
   }
   say(`ERROR: ${e?.stack ?? String(err)}`);
   return 1;
-}
-
-// Run when executed directly (bin), not when imported by run-task.ts or tests.
-if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('/taskpod')) {
-  main(process.argv.slice(2)).then((code) => process.exit(code));
 }

@@ -8,7 +8,8 @@ import { connectClient } from './db/pool.js';
 import { isMigrated, migrate } from './db/migrate.js';
 import { TaskStore } from './tasks/store.js';
 import { TaskFiles } from './storage.js';
-import { PluginRegistry, builtinPluginDir } from './plugins.js';
+import { PluginRegistry } from './plugins.js';
+import { builtinPluginDir } from './paths.js';
 
 export interface Context {
   config: Config;

@@ -2,7 +2,7 @@
 // A runner imports only the plugin it runs; `taskpod plugins` imports them all.
 import { readdirSync, existsSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
 import { z } from 'zod';
 import type { Logger } from './logger.js';
 import type { Config } from './config.js';
@@ -62,8 +62,6 @@ export class InvalidParamsError extends Error {
 const TYPE_NAME = /^[a-z][a-z0-9_]{0,62}$/;
 const ENTRY_FILES = ['index.js', 'index.mjs'];
 
-/** The compiled built-in plugins: dist/plugins next to dist/src. */
-export const builtinPluginDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'plugins');
 
 export class PluginRegistry {
   private readonly cache = new Map<string, Promise<Plugin>>();
