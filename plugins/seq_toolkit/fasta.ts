@@ -9,7 +9,7 @@
 import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { CLASS, FORBIDDEN, LETTER, SeqToolkitError, invalidLetterError, type AlphabetName } from './alphabet.js';
+import { CLASS, FORBIDDEN, LETTER, WHITESPACE, SeqToolkitError, invalidLetterError, type AlphabetName } from './alphabet.js';
 
 const GT = 0x3e; // '>'
 const LF = 0x0a;
@@ -241,7 +241,8 @@ export class FastaReader {
     }
     const cls = CLASS[alphabet];
     for (let b = 0; b < 256; b++) {
-      if (total[b] > 0 && cls[b] === FORBIDDEN) {
+      if (cls[b] === WHITESPACE) total[b] = 0; // line breaks and spaces are not letters
+      else if (total[b] > 0 && cls[b] === FORBIDDEN) {
         // Rare path: find where the first bad letter is, for the message.
         await this.readSequence(start, end, alphabet, operation, where);
         throw new SeqToolkitError(`${where}: invalid character`); // not reached: readSequence throws
