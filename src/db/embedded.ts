@@ -29,8 +29,9 @@
  * how to create it.
  *
  * Fast path: a process that finds the server running (state file + postmaster.pid "ready" +
- * the postmaster alive + its port accepting TCP) spawns nothing and takes no lock; it reads
- * three small files and returns the connection string. Nothing needs to be done on exit.
+ * the postmaster alive, and on Linux /proc/<pid>/cwd = pgdata, elsewhere its port accepting
+ * TCP) spawns nothing and takes no lock; it reads three small files and returns the connection
+ * string (about 1 ms). Nothing needs to be done on exit.
  */
 import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -168,7 +169,10 @@ export async function stopEmbeddedServer(opts: EmbeddedOptions): Promise<boolean
 async function runningUrl(l: Layout): Promise<string | null> {
   const [state, pm, password] = await Promise.all([readState(l), readPostmaster(l), readPassword(l)]);
   if (!state || !pm || password === null || pm.status !== 'ready') return null;
-  if (!(await isOurPostmaster(pm.pid, l)) || !(await acceptsTcp(pm.port))) return null;
+  if (!(await isOurPostmaster(pm.pid, l))) return null;
+  // Without /proc, a pid reused after a crash would pass; then the port must answer too. (Not on
+  // Linux: each probe makes the server fork a backend, on every CLI command.)
+  if (process.platform !== 'linux' && !(await acceptsTcp(pm.port))) return null;
   return connectionString(password, pm.port);
 }
 
@@ -200,10 +204,27 @@ async function startLocked(l: Layout, opts: EmbeddedOptions): Promise<string> {
   const bins = await loadBinaries();
   const owner = await serverOwner(l);
   if (!state) state = await initialise(l, opts, bins, owner);
-  else await start(l, state, opts, bins, owner, true);
+  else {
+    await removeStalePidFile(l, opts);
+    await start(l, state, opts, bins, owner, true);
+  }
   const url = connectionString(await requirePassword(l), state.port);
   await checkConnection(l, url);
   return url;
+}
+
+/**
+ * After a crash (kill -9, OOM, power loss) postmaster.pid stays behind. PostgreSQL ignores it
+ * when its pid is dead, but not when that pid is a zombie nobody has reaped yet (containers
+ * whose pid 1 does not reap) or was reused by another process of the same OS user. Called
+ * once settledPostmaster() found no postmaster of ours, so the file is stale. (Shared memory
+ * still attached by orphaned backends is detected by PostgreSQL itself at start.)
+ */
+async function removeStalePidFile(l: Layout, opts: EmbeddedOptions): Promise<void> {
+  const pm = await readPostmaster(l);
+  if (!pm) return;
+  opts.log?.(`removing the stale ${path.join(l.pgdata, 'postmaster.pid')} (process ${pm.pid} is not its server)`);
+  await fs.rm(path.join(l.pgdata, 'postmaster.pid'), { force: true });
 }
 
 /** What `pg_ctl stop -m fast` does, without needing the binaries or the postgres user. */

@@ -228,6 +228,21 @@ describe('embeddedStatus and stopEmbeddedServer', () => {
     expect(status.connectionString).toBe(`postgres://taskpod:****@127.0.0.1:${port}/taskpod`);
   });
 
+  it.concurrent('starts again after the server was killed, keeping committed data', async ({ expect }) => {
+    const dir = await newDir();
+    const url = await ensureEmbeddedServer({ dir });
+    await query(url, 'CREATE TABLE kept AS SELECT 42 AS v');
+    const { pid } = await embeddedStatus({ dir });
+    process.kill(pid!, 'SIGKILL'); // postmaster.pid stays behind, naming a dead (or zombie) process
+    await expect.poll(async () => (await embeddedStatus({ dir })).running).toBe(false);
+
+    const log: string[] = [];
+    expect(await ensureEmbeddedServer({ dir, log: (m) => log.push(m) })).toBe(url);
+    expect(log.join('\n')).toMatch(/starting/);
+    expect((await embeddedStatus({ dir })).pid).not.toBe(pid);
+    expect(await query(url, 'SELECT v FROM kept')).toEqual([{ v: 42 }]);
+  }, SLOW);
+
   it.concurrent('stop the server, keep the data, and start it again on the same port', async ({ expect }) => {
     const dir = await newDir();
     const url = await ensureEmbeddedServer({ dir });

@@ -99,19 +99,27 @@ export async function ensureFromChildren(modulePath: string, dir: string, n: num
   return Promise.all(children.map((c) => c.done));
 }
 
-/** Pids of postmaster processes (`postgres -D <pgdata> ...`) running on `pgdata` (Linux /proc). */
+/**
+ * Pids of postmaster processes (`postgres -D <pgdata> ...`) running on `pgdata` (Linux /proc).
+ * A backend being forked shows its postmaster's command line for a moment: those are excluded
+ * by their parent being a postmaster on the same pgdata.
+ */
 export async function postmastersOn(pgdata: string): Promise<number[]> {
-  const pids: number[] = [];
+  const found = new Map<number, number>(); // pid -> ppid
   for (const entry of await fs.readdir('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
-    const argv = await fs
-      .readFile(`/proc/${entry}/cmdline`, 'utf8')
-      .then((s) => s.split('\0'))
-      .catch(() => [] as string[]);
+    const [cmdline, stat] = await Promise.all([
+      fs.readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => ''),
+      fs.readFile(`/proc/${entry}/stat`, 'utf8').catch(() => ''),
+    ]);
+    const argv = cmdline.split('\0');
     const d = argv.indexOf('-D');
-    if (argv[0]?.endsWith('/postgres') && d >= 0 && argv[d + 1] === pgdata) pids.push(Number(entry));
+    if (!argv[0]?.endsWith('/postgres') || d < 0 || argv[d + 1] !== pgdata) continue;
+    // stat: "pid (comm) state ppid ..."; comm may contain spaces, so split after the last ')'.
+    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    found.set(Number(entry), ppid);
   }
-  return pids;
+  return [...found].filter(([, ppid]) => !found.has(ppid)).map(([pid]) => pid);
 }
 
 /** A pid that certainly belongs to no running process: that of a child that has exited. */
