@@ -126,5 +126,5 @@ export function validateParams(plugin: Plugin, params: unknown): unknown {
 }
 
 export function paramsJsonSchema(plugin: Plugin): unknown {
-  return z.toJSONSchema(plugin.params, { unrepresentable: 'any' });
+  return z.toJSONSchema(plugin.params, { io: 'input', unrepresentable: 'any' });
 }
