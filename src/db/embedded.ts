@@ -124,6 +124,9 @@ function layout(dir: string): Layout {
 // Public API
 
 export async function ensureEmbeddedServer(opts: EmbeddedOptions): Promise<string> {
+  if (opts.port !== undefined && !(Number.isInteger(opts.port) && opts.port >= 0 && opts.port <= 65535)) {
+    throw new Error(`embedded PostgreSQL: invalid port ${opts.port} (expected 1-65535, or 0 to pick a free one)`);
+  }
   const l = layout(opts.dir);
   const fast = await runningUrl(l);
   if (fast) return fast;
@@ -139,17 +142,13 @@ export async function ensureEmbeddedServer(opts: EmbeddedOptions): Promise<strin
 export async function embeddedStatus(opts: EmbeddedOptions): Promise<EmbeddedStatus> {
   const l = layout(opts.dir);
   const [state, pm] = await Promise.all([readState(l), readPostmaster(l)]);
-  const status: EmbeddedStatus = { dir: l.dir, initialised: state !== null, running: false };
-  if (state) {
-    status.port = state.port;
-    status.version = state.version;
-  }
-  if (pm && (await isOurPostmaster(pm.pid, l)) && pm.status === 'ready') {
-    status.running = true;
-    status.pid = pm.pid;
-    status.port = pm.port;
-  }
-  if (state && status.port) status.connectionString = connectionString('****', status.port);
+  const running = pm !== null && pm.status === 'ready' && (await isOurPostmaster(pm.pid, l));
+  const status: EmbeddedStatus = { dir: l.dir, initialised: state !== null, running };
+  if (running) status.pid = pm.pid;
+  const port = running ? pm.port : state?.port;
+  if (port) status.port = port;
+  if (state) status.version = state.version;
+  if (state && port) status.connectionString = connectionString('****', port);
   return status;
 }
 

