@@ -19,8 +19,9 @@
  * one unless configured), with unix sockets disabled, and pg_hba.conf allows only
  * scram-sha-256. The password is random and lives in a 0600 file, so other local users cannot
  * connect. (A unix socket in a 0700 directory was the alternative; it was rejected because of
- * the 107-byte socket path limit for deep working directories and because, when running as root,
- * that directory must belong to the `postgres` user, which makes it unusable by other clients.)
+ * the 107-byte socket path limit for deep working directories, because under root that directory
+ * would have to belong to `postgres`, and because a plain postgres:// URL on 127.0.0.1 works the
+ * same for every client: pg, psql, GUI tools.)
  *
  * Root: PostgreSQL refuses to run as root. When taskpod runs as root (containers, CI), initdb
  * and the server run as the existing OS user `postgres`, pgdata and the log belong to it, and
