@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import './node-navigator.js';
 import { main } from '../cli.js';
 
 main(process.argv.slice(2)).then((code) => process.exit(code));
