@@ -2,11 +2,11 @@
 // progress by bytes read and sequence-valued results streamed to <operation>.fasta.
 import path from 'node:path';
 import type { PluginContext } from '../../src/plugins.js';
-import { IDENTITY, SeqToolkitError, inlineBytes } from './alphabet.js';
+import { SeqToolkitError, inlineBytes } from './alphabet.js';
 import { FastaReader, FastaWriter } from './fasta.js';
 import {
-  COUNT_BASED, SEQUENCE_VALUED, alphabetOf, applyTransform, composition, countBytes, findMotif, findOrfs,
-  gcFraction, kmerCount, totalLength, transformOf, type Operation,
+  COUNT_BASED, SEQUENCE_VALUED, alphabetOf, composition, countBytes, findMotif, findOrfs,
+  gcFraction, kmerCount, totalLength, transformInPlace, type Operation,
 } from './operations.js';
 import type { SeqToolkitParams } from './params.js';
 import { resolveTaskFile } from './paths.js';
@@ -34,8 +34,9 @@ function computeOne(params: SeqToolkitParams, seq: Uint8Array, where: string, si
     case 'reverse':
     case 'transcribe':
     case 'back_transcribe': {
-      const { table, reverse } = transformOf(params.operation, seq, where);
-      return applyTransform(seq, table, reverse).toString('latin1');
+      const copy = Buffer.from(seq);
+      transformInPlace(params.operation, copy, where);
+      return copy.toString('latin1');
     }
     case 'gc_content':
     case 'composition':
@@ -95,11 +96,11 @@ async function runFile(params: SeqToolkitParams, fastaFile: string, ctx: Ctx): P
       if (writer) {
         if (params.operation === 'translate') {
           const protein = translateBytes(seq, { table: params.table, toStop: params.to_stop, where: record.where });
-          await writer.writeRecord(record.title, protein, IDENTITY, false);
+          await writer.writeRecord(record.title, protein);
           entries.push({ id: record.id, length: protein.length });
         } else {
-          const { table, reverse } = transformOf(op, seq, record.where);
-          await writer.writeRecord(record.title, seq, table, reverse);
+          transformInPlace(op, seq, record.where);
+          await writer.writeRecord(record.title, seq);
           entries.push({ id: record.id, length: seq.length });
         }
       } else {

@@ -9,6 +9,7 @@
 import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { addHistogram, allLetters, stripLineBreaks } from './bytes.js';
 import { CLASS, FORBIDDEN, LETTER, WHITESPACE, SeqToolkitError, invalidLetterError, type AlphabetName } from './alphabet.js';
 
 const GT = 0x3e; // '>'
@@ -207,14 +208,17 @@ export class FastaReader {
       if (got !== raw) throw new SeqToolkitError(`${this.label}: ${where}: the file changed while it was read`);
     }
     this.opts.signal?.throwIfAborted();
-    const n = compactInPlace(buf, raw, CLASS[alphabet], where, alphabet, operation);
+    const cls = CLASS[alphabet];
+    // Fast path: drop line breaks with native copies, then check two bytes a step; spaces,
+    // tabs, stray CRs and bad letters take the byte-by-byte path, which names the position.
+    let n = stripLineBreaks(buf, raw);
+    if (!allLetters(buf, n, cls)) n = compactInPlace(buf, n, cls, where, alphabet, operation);
     this.opts.onProgress?.(end, this.size);
     return buf.subarray(0, n);
   }
 
   private async countRecord(start: number, alphabet: AlphabetName, operation: string, where: string): Promise<{ counts: Float64Array; end: number }> {
     const total = new Float64Array(256);
-    const part = new Uint32Array(256);
     let at = start;
     let end = this.size;
     while (at < this.size) {
@@ -233,9 +237,7 @@ export class FastaReader {
         }
         search = gt + 1;
       }
-      part.fill(0);
-      histogram(this.chunk, rel, stop, part);
-      for (let b = 0; b < 256; b++) total[b] += part[b];
+      addHistogram(this.chunk, rel, stop, total);
       if (end !== this.size) break;
       at = this.chunkStart + this.chunkLen;
     }
@@ -251,10 +253,6 @@ export class FastaReader {
     this.opts.onProgress?.(end, this.size);
     return { counts: total, end };
   }
-}
-
-function histogram(buf: Uint8Array, from: number, to: number, counts: Uint32Array): void {
-  for (let i = from; i < to; i++) counts[buf[i]]++;
 }
 
 /** Removes whitespace from buf[0..len) in place, refusing forbidden bytes; returns the new length. */
@@ -299,8 +297,8 @@ export class FastaWriter {
     this.used = 0;
   }
 
-  /** Writes one record: src mapped through `table` (256 bytes), read backwards when `reverse`. */
-  async writeRecord(title: string, src: Uint8Array, table: Uint8Array, reverse: boolean, width = 60): Promise<void> {
+  /** Writes one record, `width` letters a line. */
+  async writeRecord(title: string, src: Buffer, width = 60): Promise<void> {
     const header = Buffer.from(`>${title}\n`, 'utf8');
     if (this.used + header.length > this.out.length) await this.flush();
     if (header.length > this.out.length) {
@@ -311,23 +309,16 @@ export class FastaWriter {
     }
     const out = this.out;
     const n = src.length;
-    let remaining = n;
-    let i = reverse ? n - 1 : 0;
     let o = this.used;
-    while (remaining > 0) {
-      const line = remaining < width ? remaining : width;
-      if (o + line + 1 > out.length) {
+    for (let i = 0; i < n; i += width) {
+      const e = i + width < n ? i + width : n;
+      if (o + (e - i) + 1 > out.length) {
         this.used = o;
         await this.flush();
         o = 0;
       }
-      if (reverse) {
-        for (let k = 0; k < line; k++) out[o++] = table[src[i--]];
-      } else {
-        for (let k = 0; k < line; k++) out[o++] = table[src[i++]];
-      }
+      o += src.copy(out, o, i, e);
       out[o++] = LF;
-      remaining -= line;
     }
     this.used = o;
   }

@@ -3,6 +3,7 @@
 import {
   BACK_TRANSCRIBE, DNA_COMPLEMENT, IDENTITY, TRANSCRIBE, UPPER, SeqToolkitError, complementTableFor, type AlphabetName,
 } from './alphabet.js';
+import { addHistogram, mapInPlace, reverseMapInPlace } from './bytes.js';
 import { codonAt, codonTable, invalidCodon } from './translate.js';
 
 export const OPERATIONS = [
@@ -38,19 +39,21 @@ export function transformOf(op: Operation, seq: Uint8Array, where: string): { ta
   }
 }
 
-/** Applies a transform into a new Buffer (inline use). */
-export function applyTransform(seq: Uint8Array, table: Uint8Array, reverse: boolean): Buffer {
-  const n = seq.length;
-  const out = Buffer.allocUnsafe(n);
-  if (reverse) for (let i = 0, j = n - 1; i < n; i++, j--) out[i] = table[seq[j]];
-  else for (let i = 0; i < n; i++) out[i] = table[seq[i]];
-  return out;
+/** Applies a simple sequence-valued operation to `buf` in place. */
+export function transformInPlace(op: Operation, buf: Buffer, where: string): void {
+  const { table, reverse } = transformOf(op, buf, where);
+  if (reverse) {
+    if (table === IDENTITY) buf.reverse();
+    else reverseMapInPlace(buf, buf.length, table);
+  } else {
+    mapInPlace(buf, buf.length, table);
+  }
 }
 
 export function countBytes(seq: Uint8Array): Float64Array {
-  const part = new Uint32Array(256);
-  for (let i = 0; i < seq.length; i++) part[seq[i]]++;
-  return Float64Array.from(part);
+  const counts = new Float64Array(256);
+  addHistogram(seq, 0, seq.length, counts);
+  return counts;
 }
 
 const GC_WEIGHTS: [string, number][] = [
