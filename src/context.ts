@@ -34,8 +34,8 @@ export function workerName(config: Config): string {
   return config.worker || `${os.hostname()}/${process.pid}`;
 }
 
-export async function openContext(config: Config = loadConfig(), logger: Logger = loadLogger(config)): Promise<Context> {
-  const client = await connectClient(config);
+export async function openContext(config: Config = loadConfig(), logger: Logger = loadLogger(config), applicationName = 'taskpod'): Promise<Context> {
+  const client = await connectClient(config, applicationName);
   // The embedded database is ours: set it up on first use so a laptop needs no extra step.
   if (!config.databaseUrl && !(await isMigrated(client, config.schema))) {
     const applied = await migrate(client, config.schema);

@@ -240,7 +240,9 @@ async function heartbeat(deps: RunnerDeps, task: Task, controller: AbortControll
     if (current?.status === 'cancelled') controller.abort(new Cancelled());
     else controller.abort(new LostOwnership(`status ${current?.status ?? 'gone'}, worker ${current?.worker ?? 'none'}`));
   } catch (err) {
-    if (!isConnectionError(err)) deps.logger.warn({ taskId: task.id, err: describeDbError(err) }, 'Heartbeat failed');
+    // Without the connection the advisory lock is gone too: another runner may take over, so stop.
+    if (isConnectionError(err)) controller.abort(err);
+    else deps.logger.warn({ taskId: task.id, err: describeDbError(err) }, 'Heartbeat failed');
   }
 }
 

@@ -164,3 +164,22 @@ describe('output.json', () => {
     }
   });
 });
+
+describe('losing the database mid-run', () => {
+  it('stops the plugin, exits 75, and the next runner takes the task over', async () => {
+    const task = await db.store.insert({ taskType: 'sleepy', params: { ms: 60_000 }, maxAttempts: 3 });
+    const child = spawnCli(['run', '--task-id', String(task.id)], db.env({ TASKPOD_HEARTBEAT_MS: '50' }));
+    await waitFor(started(task));
+    const { rowCount } = await db.client.query(
+      `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name LIKE $1`, [`taskpod run %/${child.pid}`]);
+    expect(rowCount).toBe(1);
+    const r = toResult(await child as never);
+    expect(r.exitCode).toBe(75);
+    expect(existsSync(path.join(db.files.taskDir(task.job_id), 'aborted'))).toBe(true);
+    expect(await reload(task)).toMatchObject({ status: 'running', attempts: 1 });
+
+    await db.client.query(`UPDATE "${db.schema}".tasks SET params = '{"ms": 10}' WHERE id = $1`, [task.id]);
+    expect((await runCli(['run', '--task-id', String(task.id)], db.env())).exitCode).toBe(0);
+    expect(await reload(task)).toMatchObject({ status: 'completed', attempts: 2 });
+  });
+});

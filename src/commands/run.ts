@@ -36,7 +36,7 @@ export async function runCommand(flags: RunFlags): Promise<number> {
 
   let ctx;
   try {
-    ctx = await openContext(config, logger);
+    ctx = await openContext(config, logger, `taskpod run ${workerName(config)}`);
   } catch (err) {
     if (err instanceof DatabaseUnavailableError) {
       logger.error(`${err.message}; nothing was recorded, the task can run again`);
