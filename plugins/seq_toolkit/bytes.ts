@@ -44,6 +44,10 @@ function mappedPairs(map: Uint8Array, swapped: boolean): Uint16Array {
 
 /** Whether every byte of buf[0..n) has class 1 in `cls`. */
 export function allLetters(buf: Uint8Array, n: number, cls: Uint8Array): boolean {
+  if (n < 64) {
+    for (let i = 0; i < n; i++) if (cls[buf[i]] !== 1) return false;
+    return true;
+  }
   let start = 0;
   if ((buf.byteOffset & 1) !== 0 && n > 0) {
     if (cls[buf[0]] !== 1) return false;

@@ -1,0 +1,107 @@
+// The streaming FASTA reader: Biopython's parse of the same texts, read through tiny chunks so that
+// headers, record boundaries and CRLFs straddle chunk ends; and the files it must refuse.
+import { readFileSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FastaReader } from '../../../plugins/seq_toolkit/fasta.js';
+import { fixtures, makeTaskDir, removeDir } from './helpers.js';
+
+const data = JSON.parse(readFileSync(path.join(fixtures, 'fasta.json'), 'utf8')) as {
+  files: { name: string; text: string; records: { id: string; title: string; sequence: string }[] }[];
+};
+
+let dir: string;
+beforeAll(async () => { dir = await makeTaskDir(); });
+afterAll(async () => { await removeDir(dir); });
+
+async function readAll(text: string | Buffer, chunkSize: number, how: 'sequence' | 'counts' = 'sequence') {
+  const file = path.join(dir, `f-${Math.random().toString(36).slice(2)}.fa`);
+  await writeFile(file, text);
+  const reader = await FastaReader.open(file, { chunkSize });
+  const out: { id: string; title: string; sequence?: string; length?: number }[] = [];
+  try {
+    for await (const rec of reader.records()) {
+      if (how === 'sequence') {
+        out.push({ id: rec.id, title: rec.title, sequence: (await rec.sequence('any', 'test')).toString('latin1') });
+      } else {
+        const counts = await rec.counts('any', 'test');
+        out.push({ id: rec.id, title: rec.title, length: counts.reduce((a, b) => a + b, 0) });
+      }
+    }
+  } finally {
+    await reader.close();
+  }
+  return out;
+}
+
+describe('FASTA reader', () => {
+  for (const f of data.files) {
+    for (const chunkSize of [16, 17, 23, 64, 1 << 20]) {
+      it(`${f.name} (chunk ${chunkSize}) reads as Biopython's SimpleFastaParser`, async () => {
+        expect(await readAll(f.text, chunkSize)).toEqual(f.records.map((r) => ({ id: r.id, title: r.title, sequence: r.sequence })));
+        expect(await readAll(f.text, chunkSize, 'counts')).toEqual(f.records.map((r) => ({ id: r.id, title: r.title, length: r.sequence.length })));
+      });
+    }
+  }
+
+  it('reads records that are skipped without being consumed', async () => {
+    const file = path.join(dir, 'skip.fa');
+    await writeFile(file, '>a\nACGT\nAC\n>b x\nGG\n>c\nT\n');
+    const reader = await FastaReader.open(file, { chunkSize: 16 });
+    const ids: string[] = [];
+    for await (const rec of reader.records()) ids.push(rec.id);
+    await reader.close();
+    expect(ids).toEqual(['a', 'b', 'c']);
+  });
+
+  it('handles a large record with long lines across many chunks, both ways of reading', async () => {
+    const seq = 'ACGTNacgtn'.repeat(50_000);
+    const lines = seq.match(/.{1,997}/g)!.join('\r\n');
+    const text = `>big one\r\n${lines}\r\n>small\r\nAC\r\n`;
+    expect(await readAll(text, 4096)).toEqual([
+      { id: 'big', title: 'big one', sequence: seq },
+      { id: 'small', title: 'small', sequence: 'AC' },
+    ]);
+    expect(await readAll(text, 4096, 'counts')).toEqual([
+      { id: 'big', title: 'big one', length: seq.length },
+      { id: 'small', title: 'small', length: 2 },
+    ]);
+  });
+
+  it('refuses an empty file, a blank file and a file that is not FASTA', async () => {
+    await expect(readAll('', 64)).rejects.toThrow(/empty file/);
+    await expect(readAll('\n\r\n  \n', 64)).rejects.toThrow(/empty file/);
+    await expect(readAll('@read1\nACGT\n+\nIIII\n', 64)).rejects.toThrow(/not a FASTA file: line 1/);
+    await expect(readAll('\n\nhello world\n>a\nAC\n', 64)).rejects.toThrow(/not a FASTA file: line 3/);
+    await expect(readAll(Buffer.from([0x1f, 0x8b, 0x08, 0x00, 0x00]), 64)).rejects.toThrow(/not a FASTA file/);
+  });
+
+  it("refuses a '>' without an id", async () => {
+    await expect(readAll('>', 64)).rejects.toThrow(/record 1: empty header/);
+    await expect(readAll('>\nACGT\n', 64)).rejects.toThrow(/record 1: empty header/);
+    await expect(readAll('>a\nAC\n> b\nGG\n', 64)).rejects.toThrow(/record 2: empty header/);
+  });
+
+  it('names the record, the position among its letters and the letter of a bad character', async () => {
+    const text = '>ok\nACGT\n>bad desc\nACGT\nAC1T\n';
+    await expect(readAll(text, 16)).rejects.toThrow("record 2 (bad): invalid character '1' at position 7");
+    await expect(readAll(text, 16, 'counts')).rejects.toThrow("record 2 (bad): invalid character '1' at position 7");
+    await expect(readAll('>x\nAC>GT\n', 16)).rejects.toThrow("record 1 (x): invalid character '>' at position 3");
+  });
+
+  it('refuses a header longer than the chunk', async () => {
+    await expect(readAll(`>${'h'.repeat(100)}\nACGT\n>b\nA\n`, 32)).rejects.toThrow(/header line longer than 32 bytes/);
+  });
+
+  it('stops promptly when aborted', async () => {
+    const file = path.join(dir, 'abort.fa');
+    await writeFile(file, `>a\n${'ACGT\n'.repeat(10_000)}`);
+    const ac = new AbortController();
+    const reader = await FastaReader.open(file, { chunkSize: 64, signal: ac.signal, onProgress: () => ac.abort(new Error('stop now')) });
+    await expect((async () => {
+      for await (const rec of reader.records()) await rec.counts('nucleotide', 'gc_content');
+    })()).rejects.toThrow('stop now');
+    await reader.close();
+  });
+});
