@@ -115,7 +115,7 @@ export function inlineBytes(sequence: string, alphabet: AlphabetName, operation:
   for (let i = 0; i < sequence.length; i++) {
     const c = sequence.charCodeAt(i);
     if (c > 0xff || cls[c] !== LETTER) {
-      if (c > 0xff) {
+      if (c > 0x7e && c !== 0xa0 && !(c >= 0x80 && c < 0xa0)) {
         const cp = sequence.codePointAt(i)!;
         throw new SeqToolkitError(`sequence: invalid character '${String.fromCodePoint(cp)}' (U+${cp.toString(16).toUpperCase().padStart(4, '0')}) at position ${i + 1}; not a sequence letter`);
       }
