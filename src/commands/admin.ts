@@ -51,7 +51,8 @@ export async function dbCommand(action: string, out = process.stdout): Promise<n
     return action === 'status' ? 0 : 1;
   }
   const embedded = await import('../db/embedded.js');
-  const opts = { dir: config.embeddedDir, port: config.embeddedPort || undefined, log: (msg: string) => loadLogger(config).info(msg) };
+  const logger = loadLogger(config);
+  const opts = { dir: config.embeddedDir, port: config.embeddedPort || undefined, log: (msg: string) => logger.info(msg) };
   if (action === 'status') {
     const status = await embedded.embeddedStatus(opts);
     out.write(JSON.stringify(status, null, 2) + '\n');
