@@ -1,5 +1,6 @@
 // execute(params, ctx): inline sequences directly; FASTA files one record at a time, with
 // progress by bytes read and sequence-valued results streamed to <operation>.fasta.
+import { realpath } from 'node:fs/promises';
 import path from 'node:path';
 import type { PluginContext } from '../../src/plugins.js';
 import { SeqToolkitError, inlineBytes } from './alphabet.js';
@@ -83,7 +84,7 @@ async function runFile(params: SeqToolkitParams, fastaFile: string, ctx: Ctx): P
     let outputName: string | undefined;
     if (SEQUENCE_VALUED.has(op)) {
       outputName = `${op}.fasta`;
-      if (path.join(await realDir(ctx.taskDir), outputName) === file) outputName = `${op}.out.fasta`;
+      if (path.join(await realpath(ctx.taskDir), outputName) === file) outputName = `${op}.out.fasta`;
       writer = await FastaWriter.create(path.join(ctx.taskDir, outputName), ctx.signal);
     }
     for await (const record of reader.records()) {
@@ -124,9 +125,4 @@ async function runFile(params: SeqToolkitParams, fastaFile: string, ctx: Ctx): P
     if (writer) await writer.discard();
     await reader.close();
   }
-}
-
-async function realDir(dir: string): Promise<string> {
-  const { realpath } = await import('node:fs/promises');
-  return realpath(dir);
 }

@@ -203,8 +203,8 @@ export function normalizeMotif(motif: string): string {
 /**
  * Overlapping matches of `motif` (IUPAC codes) on both strands: '+' is
  * nt_search(S, motif) and '-' is nt_search(S, reverse_complement(motif)), with
- * S = seq.upper() and U read as T. A letter of the sequence matches only the plain bases its
- * motif code stands for (an N in the sequence matches nothing but... nothing: as nt_search).
+ * S = seq.upper() and U read as T. A motif code matches the plain bases it stands for and
+ * nothing else, so an ambiguity code in the sequence (an N, say) matches no motif letter, as in nt_search.
  * A palindromic motif is reported on both strands. Sorted by start, then strand.
  */
 export function findMotif(seq: Uint8Array, motif: string, signal?: AbortSignal): MotifHit[] {
