@@ -10,6 +10,7 @@ import { existsSync, mkdtempSync, openSync, writeSync, closeSync, readFileSync, 
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { machineLine } from './machine.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..');
@@ -133,10 +134,8 @@ function main() {
       checks.push(`GC content: seq_toolkit ${ourGc} (ambiguous: remove, the default), ${ourIgnore} (ambiguous: ignore); seqkit ${theirGc} % — ignore mode agrees with seqkit to its 2 decimals: ${agree ? 'yes' : 'NO'}`);
     }
 
-    const cpus = os.cpus();
-    const machine = `${cpus[0]?.model ?? 'unknown CPU'}, ${os.availableParallelism?.() ?? cpus.length} CPUs (nproc), ` +
-      `${(os.totalmem() / 2 ** 30).toFixed(1)} GiB RAM, ${os.platform()} ${os.release()}, Node ${process.version}` +
-      (seqkit ? `, ${execFileSync(seqkit, ['version'], { encoding: 'utf8' }).trim()}` : ', seqkit not installed');
+    const machine = `${machineLine()}, ` +
+      (seqkit ? execFileSync(seqkit, ['version'], { encoding: 'utf8' }).trim() : 'seqkit not installed');
     const fmt = (m) => (m ? `${m.seconds.toFixed(2)} s | ${m.rssMb.toFixed(0)} MB` : 'n/a | n/a');
     const verdict = (r) => {
       if (!r.seqkit) return 'no seqkit';
