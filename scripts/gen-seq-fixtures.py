@@ -227,19 +227,23 @@ def make_fasta_cases():
 
 
 def main():
+    import argparse
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", default=OUT, help="output directory (default: test/fixtures/seq_toolkit)")
+    out = ap.parse_args().out
     rng = random.Random(SEED)
-    os.makedirs(OUT, exist_ok=True)
-    meta = {"biopython": Bio.__version__, "python": sys.version.split()[0], "seed": SEED}
+    os.makedirs(out, exist_ok=True)
+    meta = {"biopython": Bio.__version__, "seed": SEED}
     files = {
         "cases.json": {**meta, "cases": make_cases(rng)},
         "codons.json": {**meta, **make_codons()},
         "fasta.json": {**meta, "files": make_fasta_cases()},
     }
     for name, data in files.items():
-        with open(os.path.join(OUT, name), "w") as f:
+        with open(os.path.join(out, name), "w") as f:
             json.dump(data, f, separators=(",", ":"), sort_keys=False)
             f.write("\n")
-        print(f"wrote {name}: {os.path.getsize(os.path.join(OUT, name))} bytes")
+        print(f"wrote {name}: {os.path.getsize(os.path.join(out, name))} bytes")
 
 
 if __name__ == "__main__":

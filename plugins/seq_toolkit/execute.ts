@@ -44,7 +44,7 @@ function computeOne(params: SeqToolkitParams, seq: Uint8Array, where: string, si
     case 'length':
       return fromCounts(params, countBytes(seq));
     case 'kmer_count':
-      return kmerCount(seq, params.k);
+      return kmerCount(seq, params.k, signal);
     case 'find_orfs':
       return findOrfs(seq, { table: params.table, minLength: params.min_length, where, signal });
     case 'find_motif':

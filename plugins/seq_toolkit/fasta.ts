@@ -100,6 +100,10 @@ export class FastaReader {
     // Leading blank lines are allowed; anything else before the first '>' is not FASTA.
     let at = 0;
     let line = 1;
+    if (await this.load(0)) {
+      // A UTF-8 byte order mark, as some editors write, is not part of the text.
+      if (this.chunkLen >= 3 && this.chunk[0] === 0xef && this.chunk[1] === 0xbb && this.chunk[2] === 0xbf) at = 3;
+    }
     for (;;) {
       if (!(await this.load(at))) throw new SeqToolkitError(`${this.label}: empty file, no FASTA record`);
       const b = this.chunk[at - this.chunkStart];

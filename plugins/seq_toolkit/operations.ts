@@ -94,7 +94,7 @@ export function totalLength(counts: Float64Array): number {
  * Overlapping k-mers of the upper-cased sequence, skipping windows that contain a gap ('-' or '.'),
  * keys sorted. Memory grows with the number of distinct k-mers.
  */
-export function kmerCount(seq: Uint8Array, k: number): Record<string, number> {
+export function kmerCount(seq: Uint8Array, k: number, signal?: AbortSignal): Record<string, number> {
   const n = seq.length;
   const counts = new Map<string, number>();
   if (n >= k) {
@@ -103,6 +103,7 @@ export function kmerCount(seq: Uint8Array, k: number): Record<string, number> {
     const s = up.toString('latin1');
     let lastGap = -1;
     for (let i = 0; i < n; i++) {
+      if ((i & 0xfffff) === 0) signal?.throwIfAborted();
       const b = up[i];
       if (b === 0x2d || b === 0x2e) lastGap = i;
       const startAt = i - k + 1;

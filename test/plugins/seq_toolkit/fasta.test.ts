@@ -45,6 +45,10 @@ describe('FASTA reader', () => {
     }
   }
 
+  it('skips a UTF-8 byte order mark', async () => {
+    expect(await readAll(Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('>a\nAC\n')]), 64)).toEqual([{ id: 'a', title: 'a', sequence: 'AC' }]);
+  });
+
   it('reads records that are skipped without being consumed', async () => {
     const file = path.join(dir, 'skip.fa');
     await writeFile(file, '>a\nACGT\nAC\n>b x\nGG\n>c\nT\n');
