@@ -11,7 +11,6 @@ Bio.SeqUtils.nt_search); plugins/seq_toolkit/operations.ts documents the same de
 import json
 import os
 import random
-import sys
 import warnings
 from collections import Counter
 

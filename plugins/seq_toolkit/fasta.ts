@@ -169,7 +169,7 @@ export class FastaReader {
       }
     }
     const title = this.chunk.toString('utf8', rel + 1, nl).replace(/\s+$/, '');
-    return { title, seqStart: this.chunkStart + nl + 1 };
+    return { title, seqStart: Math.min(this.chunkStart + nl + 1, this.size) };
   }
 
   /** File offset where the record whose sequence starts at `from` ends: a '>' at a line start, or EOF. */

@@ -45,6 +45,14 @@ describe('FASTA reader', () => {
     }
   }
 
+  it('reads headers without sequence lines, at the end of the file too', async () => {
+    for (const how of ['sequence', 'counts'] as const) {
+      const empty = how === 'sequence' ? { sequence: '' } : { length: 0 };
+      expect(await readAll('>abc', 16, how)).toEqual([{ id: 'abc', title: 'abc', ...empty }]);
+      expect(await readAll('>a\n>b', 16, how)).toEqual([{ id: 'a', title: 'a', ...empty }, { id: 'b', title: 'b', ...empty }]);
+    }
+  });
+
   it('skips a UTF-8 byte order mark', async () => {
     expect(await readAll(Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('>a\nAC\n')]), 64)).toEqual([{ id: 'a', title: 'a', sequence: 'AC' }]);
   });
