@@ -26,7 +26,7 @@ export async function runSeqToolkit(params: SeqToolkitParams, ctx: Ctx): Promise
 }
 
 /** The result of a non-file operation on one sequence (sequences as strings). */
-function computeOne(params: SeqToolkitParams, seq: Uint8Array, where: string, signal?: AbortSignal): unknown {
+function computeOne(params: SeqToolkitParams, seq: Buffer, where: string, signal?: AbortSignal): unknown {
   switch (params.operation) {
     case 'translate':
       return translateBytes(seq, { table: params.table, toStop: params.to_stop, where }).toString('latin1');

@@ -92,14 +92,14 @@ export function totalLength(counts: Float64Array): number {
 
 /**
  * Overlapping k-mers of the upper-cased sequence, skipping windows that contain a gap ('-' or '.'),
- * keys sorted. Memory grows with the number of distinct k-mers.
+ * keys sorted. Memory grows with the number of distinct k-mers. Upper-cases `seq` in place.
  */
-export function kmerCount(seq: Uint8Array, k: number, signal?: AbortSignal): Record<string, number> {
+export function kmerCount(seq: Buffer, k: number, signal?: AbortSignal): Record<string, number> {
   const n = seq.length;
   const counts = new Map<string, number>();
   if (n >= k) {
-    const up = Buffer.allocUnsafe(n);
-    for (let i = 0; i < n; i++) up[i] = UPPER[seq[i]];
+    mapInPlace(seq, n, UPPER);
+    const up = seq;
     const s = up.toString('latin1');
     let lastGap = -1;
     for (let i = 0; i < n; i++) {
