@@ -2,8 +2,9 @@
 // Accepts any line width, LF or CRLF, blank lines, '>' headers with descriptions.
 // Two ways to consume a record (call at most one):
 //   - sequence(): the record's letters as one compact Buffer (whitespace removed, validated),
-//     reused for the next record. A record that spans chunks is located first, then read
-//     straight into that buffer and compacted in place, so a 100 MB record costs ~100 MB.
+//     reused for the next record. A record that spans chunks is located first (a scan for
+//     '>' at a line start), then read straight into that buffer and compacted in place, so a
+//     100 MB record costs ~100 MB plus the chunk.
 //   - counts(): a 256-entry histogram of the record's letters, streamed chunk by chunk,
 //     without ever holding the record (length, composition and GC content need only this).
 import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
@@ -45,7 +46,6 @@ export class FastaReader {
   private chunkStart = 0;
   private chunkLen = 0;
   private record: Buffer = Buffer.alloc(0);
-  private pos = 0;
 
   private constructor(
     private readonly fh: FileHandle,
@@ -122,7 +122,6 @@ export class FastaReader {
       const id = spaced === -1 ? title : title.slice(0, spaced);
       if (id === '') throw new SeqToolkitError(`${this.label}: record ${index}: empty header (a '>' without an id)`);
       const where = `record ${index} (${id})`;
-      this.pos = seqStart;
       let consumed = false;
       const self = this;
       let end = -1;
