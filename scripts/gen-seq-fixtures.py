@@ -212,6 +212,7 @@ def make_fasta_cases():
         "empty_record": ">e empty\n>f\nACGT\n",
         "tabs_in_header": ">id\twith tab\nACGT\n",
         "trailing_ws_header": ">id   \nACGT\n",
+        "leading_ws_header": ">  lead  space\nACGT\n",
     }
     out = []
     for name, text in texts.items():

@@ -118,8 +118,8 @@ export class FastaReader {
     while (at < this.size) {
       index++;
       const { title, seqStart } = await this.readHeader(at, index);
-      const spaced = title.search(/\s/);
-      const id = spaced === -1 ? title : title.slice(0, spaced);
+      // Biopython: title.split(None, 1)[0], the first whitespace-separated word.
+      const id = /\S+/.exec(title)?.[0] ?? '';
       if (id === '') throw new SeqToolkitError(`${this.label}: record ${index}: empty header (a '>' without an id)`);
       const where = `record ${index} (${id})`;
       let consumed = false;

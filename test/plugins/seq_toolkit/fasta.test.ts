@@ -92,7 +92,7 @@ describe('FASTA reader', () => {
   it("refuses a '>' without an id", async () => {
     await expect(readAll('>', 64)).rejects.toThrow(/record 1: empty header/);
     await expect(readAll('>\nACGT\n', 64)).rejects.toThrow(/record 1: empty header/);
-    await expect(readAll('>a\nAC\n> b\nGG\n', 64)).rejects.toThrow(/record 2: empty header/);
+    await expect(readAll('>a\nAC\n>  \t\nGG\n', 64)).rejects.toThrow(/record 2: empty header/);
   });
 
   it('names the record, the position among its letters and the letter of a bad character', async () => {
