@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
 import plugin from '../../../plugins/seq_toolkit/index.js';
-import { validateParams } from '../../../src/plugins.js';
+import { validateParams, type PluginContext } from '../../../src/plugins.js';
 
 export const fixtures = path.resolve(import.meta.dirname, '../../fixtures/seq_toolkit');
 
@@ -40,5 +40,6 @@ export function makeCtx(taskDir: string, signal: AbortSignal = new AbortControll
 /** Validates params as the runner does, then executes. */
 export async function run(params: Record<string, unknown>, ctx: TestCtx): Promise<any> {
   const parsed = validateParams(plugin, params);
-  return plugin.execute(parsed as never, ctx);
+  // seq_toolkit reads no configuration, so the context carries none.
+  return plugin.execute(parsed as never, ctx as unknown as PluginContext);
 }
