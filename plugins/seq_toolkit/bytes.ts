@@ -85,6 +85,25 @@ export function addHistogram(buf: Uint8Array, from: number, to: number, counts: 
 }
 
 /**
+ * Adds the histogram of buf[from..to) into counts; false if a byte with ok[b] === 0 is among them
+ * (`forbidden` lists those bytes, to check a large range's histogram instead of each byte).
+ */
+export function countLetters(buf: Uint8Array, from: number, to: number, counts: Float64Array, ok: Uint8Array, forbidden: Uint8Array): boolean {
+  if (to - from < 4096) {
+    let good = 1;
+    for (let i = from; i < to; i++) {
+      const b = buf[i];
+      counts[b]++;
+      good &= ok[b];
+    }
+    return good === 1;
+  }
+  addHistogram(buf, from, to, counts);
+  for (let i = 0; i < forbidden.length; i++) if (counts[forbidden[i]] > 0) return false;
+  return true;
+}
+
+/**
  * Removes line breaks (LF, and a CR before it) from buf[0..len) in place, line by line with
  * native copies; returns the new length. Other whitespace is left for the careful path.
  */

@@ -4,7 +4,7 @@ import { realpath } from 'node:fs/promises';
 import path from 'node:path';
 import type { PluginContext } from '../../src/plugins.js';
 import { SeqToolkitError, inlineBytes } from './alphabet.js';
-import { FastaReader, FastaWriter } from './fasta.js';
+import { FastaReader, FastaWriter, type FastaRecord } from './fasta.js';
 import {
   COUNT_BASED, SEQUENCE_VALUED, alphabetOf, composition, countBytes, findMotif, findOrfs,
   gcFraction, kmerCount, totalLength, transformInPlace, type Operation,
@@ -65,7 +65,7 @@ async function runFile(params: SeqToolkitParams, fastaFile: string, ctx: Ctx): P
   const started = Date.now();
   let lastReport = 0;
   let lastFraction = -1;
-  let current = '';
+  let current = 0;
   const reader = await FastaReader.open(file, {
     signal: ctx.signal,
     onProgress: (done, total) => {
@@ -74,7 +74,7 @@ async function runFile(params: SeqToolkitParams, fastaFile: string, ctx: Ctx): P
       if (fraction >= 1 || fraction - lastFraction >= 0.01 || now - lastReport >= 1000) {
         lastFraction = fraction;
         lastReport = now;
-        ctx.progress(Math.min(1, fraction), `${op}: ${Math.round(fraction * 100)}% of ${total} bytes${current ? `, ${current}` : ''}`);
+        ctx.progress(Math.min(1, fraction), `${op}: ${Math.round(fraction * 100)}% of ${total} bytes${current ? `, record ${current}` : ''}`);
       }
     },
   });
@@ -87,26 +87,29 @@ async function runFile(params: SeqToolkitParams, fastaFile: string, ctx: Ctx): P
       if (path.join(await realpath(ctx.taskDir), outputName) === file) outputName = `${op}.out.fasta`;
       writer = await FastaWriter.create(path.join(ctx.taskDir, outputName), ctx.signal);
     }
-    for await (const record of reader.records()) {
-      current = record.where;
-      if (COUNT_BASED.has(op)) {
-        entries.push({ id: record.id, result: fromCounts(params, await record.counts(alphabet, op)) });
-        continue;
-      }
-      const seq = await record.sequence(alphabet, op);
-      if (writer) {
-        if (params.operation === 'translate') {
-          const protein = translateBytes(seq, { table: params.table, toStop: params.to_stop, where: record.where });
-          await writer.writeRecord(record.title, protein);
-          entries.push({ id: record.id, length: protein.length });
-        } else {
-          transformInPlace(op, seq, record.where);
-          await writer.writeRecord(record.title, seq);
-          entries.push({ id: record.id, length: seq.length });
-        }
-      } else {
+    const w = writer;
+    const onRecord = (record: FastaRecord, seq: Buffer): void | Promise<void> => {
+      current = record.index;
+      if (!w) {
         entries.push({ id: record.id, result: computeOne(params, seq, record.where, ctx.signal) });
+        return undefined;
       }
+      if (params.operation === 'translate') {
+        const protein = translateBytes(seq, { table: params.table, toStop: params.to_stop, where: record.where });
+        entries.push({ id: record.id, length: protein.length });
+        return w.writeRecord(record.title, protein);
+      }
+      transformInPlace(op, seq, record.where);
+      entries.push({ id: record.id, length: seq.length });
+      return w.writeRecord(record.title, seq);
+    };
+    if (COUNT_BASED.has(op)) {
+      await reader.read('counts', alphabet, op, (record, counts) => {
+        current = record.index;
+        entries.push({ id: record.id, result: fromCounts(params, counts) });
+      });
+    } else {
+      await reader.read('sequence', alphabet, op, onRecord);
     }
     if (writer) await writer.finish();
     writer = undefined;

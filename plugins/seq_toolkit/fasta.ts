@@ -10,26 +10,32 @@
 import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { addHistogram, allLetters, stripLineBreaks } from './bytes.js';
-import { CLASS, FORBIDDEN, LETTER, WHITESPACE, SeqToolkitError, invalidLetterError, type AlphabetName } from './alphabet.js';
+import { addHistogram, allLetters, countLetters, stripLineBreaks } from './bytes.js';
+import { CLASS, FORBIDDEN, LETTER, SeqToolkitError, invalidLetterError, type AlphabetName } from './alphabet.js';
 
 const GT = 0x3e; // '>'
 const LF = 0x0a;
 
-export interface FastaRecord {
-  /** 1-based position of the record in the file. */
-  index: number;
-  /** The header up to the first whitespace, as Biopython's record id. */
-  id: string;
-  /** The whole header line without '>' (trailing whitespace removed). */
-  title: string;
+/** One record's header; its letters or letter counts are handed over beside it. */
+export class FastaRecord {
+  constructor(
+    /** 1-based position of the record in the file. */
+    readonly index: number,
+    /** The header up to the first whitespace, as Biopython's record id. */
+    readonly id: string,
+    /** The whole header line without '>' (trailing whitespace removed). */
+    readonly title: string,
+  ) {}
+
   /** "record 3 (chr2)": how errors name this record. */
-  where: string;
-  /** The record's letters (no whitespace), checked against the alphabet; valid until the next record. */
-  sequence(alphabet: AlphabetName, operation: string): Promise<Buffer>;
-  /** Counts of each byte value among the record's letters, checked against the alphabet. */
-  counts(alphabet: AlphabetName, operation: string): Promise<Float64Array>;
+  get where(): string {
+    return `record ${this.index} (${this.id})`;
+  }
 }
+
+export type ReadMode = 'sequence' | 'counts';
+/** Receives each record; `data` is only valid during the call (and until a returned promise settles). */
+export type OnRecord<D> = (record: FastaRecord, data: D) => void | Promise<void>;
 
 export interface FastaReaderOptions {
   signal?: AbortSignal;
@@ -41,11 +47,16 @@ export interface FastaReaderOptions {
   label?: string;
 }
 
+const ASCII_SPACE = (b: number) => b === 0x20 || (b >= 0x09 && b <= 0x0d);
+
 export class FastaReader {
-  private chunk: Buffer;
+  private readonly chunk: Buffer;
   private chunkStart = 0;
   private chunkLen = 0;
   private record: Buffer = Buffer.alloc(0);
+  // One histogram for the reader, cleared for each record (a typed array this size lives
+  // outside the JS heap: allocating one per record would cost more than counting a short read).
+  private readonly histogram = new Float64Array(256);
 
   private constructor(
     private readonly fh: FileHandle,
@@ -75,15 +86,25 @@ export class FastaReader {
     return this.opts.label ?? 'fasta_file';
   }
 
-  /** Makes the chunk hold file offset `at` (and as much after it as fits); false at end of file. */
-  private async load(at: number): Promise<boolean> {
+  private get chunkEnd(): number {
+    return this.chunkStart + this.chunkLen;
+  }
+
+  /** Makes the chunk start at file offset `at` (as much as fits); false at end of file. */
+  private async loadAt(at: number): Promise<boolean> {
     if (at >= this.size) return false;
-    if (at >= this.chunkStart && at < this.chunkStart + this.chunkLen) return true;
     this.opts.signal?.throwIfAborted();
     this.chunkStart = at;
+    this.chunkLen = 0;
     this.chunkLen = await this.readFully(this.chunk, 0, Math.min(this.chunk.length, this.size - at), at);
     this.opts.onProgress?.(at, this.size);
     return this.chunkLen > 0;
+  }
+
+  /** Makes the chunk hold file offset `at`, reading only if it does not; false at end of file. */
+  private async load(at: number): Promise<boolean> {
+    if (at >= this.chunkStart && at < this.chunkEnd) return true;
+    return this.loadAt(at);
   }
 
   private async readFully(buf: Buffer, offset: number, length: number, position: number): Promise<number> {
@@ -96,94 +117,123 @@ export class FastaReader {
     return done;
   }
 
-  async *records(): AsyncGenerator<FastaRecord> {
-    // Leading blank lines are allowed; anything else before the first '>' is not FASTA.
+  /**
+   * Reads every record in order: `sequence` mode hands over its letters (one compact Buffer,
+   * reused), `counts` mode a 256-entry histogram of its letters (streamed, never holding the
+   * record). Both check the letters against `alphabet`. Returns the number of records.
+   */
+  read(mode: 'sequence', alphabet: AlphabetName, operation: string, onRecord: OnRecord<Buffer>): Promise<number>;
+  read(mode: 'counts', alphabet: AlphabetName, operation: string, onRecord: OnRecord<Float64Array>): Promise<number>;
+  async read(mode: ReadMode, alphabet: AlphabetName, operation: string, onRecord: OnRecord<never>): Promise<number> {
+    const signal = this.opts.signal;
+    let at = await this.firstRecord();
+    let index = 0;
+    while (at < this.size) {
+      index++;
+      if (signal?.aborted) signal.throwIfAborted();
+      // The header line, whole in the chunk (reloading from its start if it straddles the end).
+      let rel = at - this.chunkStart;
+      let nl = rel >= 0 && rel < this.chunkLen ? this.chunk.indexOf(LF, rel) : -1;
+      if (nl >= this.chunkLen) nl = -1;
+      if (nl === -1 && !(rel >= 0 && rel < this.chunkLen && this.chunkEnd >= this.size)) {
+        await this.loadAt(at);
+        rel = 0;
+        nl = this.chunk.indexOf(LF, 0);
+        if (nl >= this.chunkLen) nl = -1;
+        if (nl === -1 && this.chunkEnd < this.size) {
+          throw new SeqToolkitError(`${this.label}: record ${index}: header line longer than ${this.chunk.length} bytes`);
+        }
+      }
+      const lineEnd = nl === -1 ? this.chunkLen : nl;
+      const record = this.header(rel + 1, lineEnd, index);
+      const seqStart = Math.min(this.chunkStart + lineEnd + 1, this.size);
+      let end = this.endInChunk(seqStart);
+      let data: Buffer | Float64Array;
+      if (end >= 0) {
+        // The whole record is in the chunk: no awaiting (most records of most files).
+        data = mode === 'counts'
+          ? this.countInChunk(seqStart, end, alphabet, operation, record)
+          : this.compact(this.copyFromChunk(seqStart, end), end - seqStart, alphabet, operation, record);
+      } else if (mode === 'counts') {
+        end = await this.countAcross(seqStart, alphabet, operation, record);
+        data = this.histogram;
+      } else {
+        end = await this.findEnd(seqStart);
+        data = await this.readAcross(seqStart, end, alphabet, operation, record);
+      }
+      const pending = onRecord(record, data as never);
+      if (pending) await pending;
+      at = end;
+    }
+    this.opts.onProgress?.(this.size, this.size);
+    return index;
+  }
+
+  /** Offset of the first '>': blank lines (and a UTF-8 BOM) may come first, nothing else. */
+  private async firstRecord(): Promise<number> {
     let at = 0;
     let line = 1;
-    if (await this.load(0)) {
-      // A UTF-8 byte order mark, as some editors write, is not part of the text.
-      if (this.chunkLen >= 3 && this.chunk[0] === 0xef && this.chunk[1] === 0xbb && this.chunk[2] === 0xbf) at = 3;
-    }
+    if (!(await this.loadAt(0))) throw new SeqToolkitError(`${this.label}: empty file, no FASTA record`);
+    if (this.chunkLen >= 3 && this.chunk[0] === 0xef && this.chunk[1] === 0xbb && this.chunk[2] === 0xbf) at = 3;
     for (;;) {
       if (!(await this.load(at))) throw new SeqToolkitError(`${this.label}: empty file, no FASTA record`);
       const b = this.chunk[at - this.chunkStart];
-      if (b === GT) break;
+      if (b === GT) return at;
       if (b === LF) line++;
       else if (b !== 0x0d && b !== 0x20 && b !== 0x09) {
         throw new SeqToolkitError(`${this.label}: not a FASTA file: line ${line} does not start with '>'`);
       }
       at++;
     }
-    let index = 0;
-    while (at < this.size) {
-      index++;
-      const { title, seqStart } = await this.readHeader(at, index);
-      // Biopython: title.split(None, 1)[0], the first whitespace-separated word.
-      const id = /\S+/.exec(title)?.[0] ?? '';
-      if (id === '') throw new SeqToolkitError(`${this.label}: record ${index}: empty header (a '>' without an id)`);
-      const where = `record ${index} (${id})`;
-      let consumed = false;
-      const self = this;
-      let end = -1;
-      const once = () => {
-        if (consumed) throw new Error('a FASTA record can be consumed only once');
-        consumed = true;
-      };
-      yield {
-        index, id, title, where,
-        async sequence(alphabet, operation) {
-          once();
-          end = await self.findEnd(seqStart);
-          return self.readSequence(seqStart, end, alphabet, operation, where);
-        },
-        async counts(alphabet, operation) {
-          once();
-          const r = await self.countRecord(seqStart, alphabet, operation, where);
-          end = r.end;
-          return r.counts;
-        },
-      };
-      at = end >= 0 ? end : await this.findEnd(seqStart);
-    }
-    this.opts.onProgress?.(this.size, this.size);
   }
 
-  private async readHeader(at: number, index: number): Promise<{ title: string; seqStart: number }> {
-    await this.load(at);
-    let rel = at - this.chunkStart;
-    let nl = this.chunk.indexOf(LF, rel);
-    if (nl === -1 || nl >= this.chunkLen) {
-      if (this.chunkStart + this.chunkLen < this.size && at !== this.chunkStart) {
-        // The header straddles the chunk's end: reload from the header's start.
-        this.chunkLen = 0;
-        await this.load(at);
-        rel = 0;
-        nl = this.chunk.indexOf(LF, 0);
-      }
-      if (nl === -1 || nl >= this.chunkLen) {
-        if (this.chunkStart + this.chunkLen < this.size) {
-          throw new SeqToolkitError(`${this.label}: record ${index}: header line longer than ${this.chunk.length} bytes`);
-        }
-        nl = this.chunkLen; // the last line, without a newline
-      }
+  /** The record for the header text chunk[from..to): title right-trimmed, id its first word (Biopython). */
+  private header(from: number, to: number, index: number): FastaRecord {
+    while (to > from && ASCII_SPACE(this.chunk[to - 1])) to--;
+    let title = this.chunk.toString('utf8', from, to);
+    let ascii = true;
+    for (let i = 0; i < title.length; i++) if (title.charCodeAt(i) > 0x7f) { ascii = false; break; }
+    let id: string;
+    if (ascii) {
+      let a = 0;
+      while (a < title.length && ASCII_SPACE(title.charCodeAt(a))) a++;
+      let b = a;
+      while (b < title.length && !ASCII_SPACE(title.charCodeAt(b))) b++;
+      id = title.slice(a, b);
+    } else {
+      title = title.replace(/\s+$/u, '');
+      id = /\S+/u.exec(title)?.[0] ?? '';
     }
-    const title = this.chunk.toString('utf8', rel + 1, nl).replace(/\s+$/, '');
-    return { title, seqStart: Math.min(this.chunkStart + nl + 1, this.size) };
+    if (id === '') throw new SeqToolkitError(`${this.label}: record ${index}: empty header (a '>' without an id)`);
+    return new FastaRecord(index, id, title);
   }
 
-  /** File offset where the record whose sequence starts at `from` ends: a '>' at a line start, or EOF. */
+  /** Where the record whose letters start at `from` ends, if the chunk shows it: a '>' at a line start, or EOF; else -1. */
+  private endInChunk(from: number): number {
+    if (from >= this.size) return this.size;
+    const rel = from - this.chunkStart;
+    if (rel < 0 || rel > this.chunkLen) return -1;
+    let search = rel;
+    for (;;) {
+      const gt = this.chunk.indexOf(GT, search);
+      if (gt === -1 || gt >= this.chunkLen) return this.chunkEnd >= this.size ? this.size : -1;
+      if (gt === rel || this.chunk[gt - 1] === LF) return this.chunkStart + gt;
+      search = gt + 1;
+    }
+  }
+
+  /** File offset where the record whose letters start at `from` ends, reading on as needed. */
   private async findEnd(from: number): Promise<number> {
     let at = from;
     while (at < this.size) {
       await this.load(at);
-      const rel = at - this.chunkStart;
-      const gt = this.chunk.indexOf(GT, rel);
+      const gt = this.chunk.indexOf(GT, at - this.chunkStart);
       if (gt !== -1 && gt < this.chunkLen) {
         const abs = this.chunkStart + gt;
         if (abs === from || (await this.byteBefore(abs)) === LF) return abs;
         at = abs + 1;
       } else {
-        at = this.chunkStart + this.chunkLen;
+        at = this.chunkEnd;
       }
     }
     return this.size;
@@ -196,32 +246,63 @@ export class FastaReader {
     return one[0];
   }
 
-  private async readSequence(start: number, end: number, alphabet: AlphabetName, operation: string, where: string): Promise<Buffer> {
-    const raw = end - start;
+  private recordBuffer(raw: number): Buffer {
     if (this.record.length < raw) {
       this.record = Buffer.alloc(0); // let the old one go before allocating
       this.record = Buffer.allocUnsafeSlow(Math.max(raw, 1 << 16));
     }
-    const buf = this.record;
-    if (start >= this.chunkStart && end <= this.chunkStart + this.chunkLen) {
-      this.chunk.copy(buf, 0, start - this.chunkStart, end - this.chunkStart);
+    return this.record;
+  }
+
+  private copyFromChunk(start: number, end: number): Buffer {
+    const buf = this.recordBuffer(end - start);
+    this.chunk.copy(buf, 0, start - this.chunkStart, end - this.chunkStart);
+    return buf;
+  }
+
+  /** A record larger than what the chunk shows: read straight into the record buffer. */
+  private async readAcross(start: number, end: number, alphabet: AlphabetName, operation: string, record: FastaRecord): Promise<Buffer> {
+    const raw = end - start;
+    let buf: Buffer;
+    if (start >= this.chunkStart && end <= this.chunkEnd) {
+      buf = this.copyFromChunk(start, end);
     } else {
       this.opts.signal?.throwIfAborted();
+      buf = this.recordBuffer(raw);
       const got = await this.readFully(buf, 0, raw, start);
-      if (got !== raw) throw new SeqToolkitError(`${this.label}: ${where}: the file changed while it was read`);
+      if (got !== raw) throw new SeqToolkitError(`${this.label}: ${record.where}: the file changed while it was read`);
+      this.opts.signal?.throwIfAborted();
     }
-    this.opts.signal?.throwIfAborted();
-    const cls = CLASS[alphabet];
-    // Fast path: drop line breaks with native copies, then check two bytes a step; spaces,
-    // tabs, stray CRs and bad letters take the byte-by-byte path, which names the position.
-    let n = stripLineBreaks(buf, raw);
-    if (!allLetters(buf, n, cls)) n = compactInPlace(buf, n, cls, where, alphabet, operation);
+    const seq = this.compact(buf, raw, alphabet, operation, record);
     this.opts.onProgress?.(end, this.size);
+    return seq;
+  }
+
+  /**
+   * The letters of buf[0..raw): line breaks dropped with native copies, then checked two bytes a
+   * step; spaces, tabs, stray CRs and bad letters take the byte-by-byte path, which names the position.
+   */
+  private compact(buf: Buffer, raw: number, alphabet: AlphabetName, operation: string, record: FastaRecord): Buffer {
+    const cls = CLASS[alphabet];
+    let n = stripLineBreaks(buf, raw);
+    if (!allLetters(buf, n, cls)) n = compactInPlace(buf, n, cls, record.where, alphabet, operation);
     return buf.subarray(0, n);
   }
 
-  private async countRecord(start: number, alphabet: AlphabetName, operation: string, where: string): Promise<{ counts: Float64Array; end: number }> {
-    const total = new Float64Array(256);
+  private countInChunk(start: number, end: number, alphabet: AlphabetName, operation: string, record: FastaRecord): Float64Array {
+    const counts = this.histogram;
+    counts.fill(0);
+    if (!countLetters(this.chunk, start - this.chunkStart, end - this.chunkStart, counts, ACCEPTED[alphabet], FORBIDDEN_BYTES[alphabet])) {
+      this.refuse(this.copyFromChunk(start, end), end - start, alphabet, operation, record);
+    }
+    zeroWhitespace(counts);
+    return counts;
+  }
+
+  /** A record that runs past the chunk: histogram chunk by chunk; returns where it ends. */
+  private async countAcross(start: number, alphabet: AlphabetName, operation: string, record: FastaRecord): Promise<number> {
+    const counts = this.histogram;
+    counts.fill(0);
     let at = start;
     let end = this.size;
     while (at < this.size) {
@@ -240,23 +321,49 @@ export class FastaReader {
         }
         search = gt + 1;
       }
-      addHistogram(this.chunk, rel, stop, total);
+      addHistogram(this.chunk, rel, stop, counts);
       if (end !== this.size) break;
-      at = this.chunkStart + this.chunkLen;
+      at = this.chunkEnd;
     }
-    const cls = CLASS[alphabet];
-    for (let b = 0; b < 256; b++) {
-      if (cls[b] === WHITESPACE) total[b] = 0; // line breaks and spaces are not letters
-      else if (total[b] > 0 && cls[b] === FORBIDDEN) {
-        // Rare path: find where the first bad letter is, for the message.
-        await this.readSequence(start, end, alphabet, operation, where);
-        throw new SeqToolkitError(`${where}: invalid character`); // not reached: readSequence throws
+    const forbidden = FORBIDDEN_BYTES[alphabet];
+    for (let i = 0; i < forbidden.length; i++) {
+      if (counts[forbidden[i]] > 0) {
+        // Rare path: read the record to say where its first bad character is.
+        const buf = this.recordBuffer(end - start);
+        await this.readFully(buf, 0, end - start, start);
+        this.refuse(buf, end - start, alphabet, operation, record);
       }
     }
+    zeroWhitespace(counts);
     this.opts.onProgress?.(end, this.size);
-    return { counts: total, end };
+    return end;
+  }
+
+  /** Throws the error naming the first bad character of the raw record text buf[0..raw). */
+  private refuse(buf: Buffer, raw: number, alphabet: AlphabetName, operation: string, record: FastaRecord): never {
+    this.compact(buf, raw, alphabet, operation, record);
+    throw new SeqToolkitError(`${this.label}: ${record.where}: invalid character`);
   }
 }
+
+function zeroWhitespace(counts: Float64Array): void {
+  counts[0x0a] = 0;
+  counts[0x0d] = 0;
+  counts[0x20] = 0;
+  counts[0x09] = 0;
+}
+
+/** Bytes an alphabet lets through a FASTA record (its letters and whitespace). */
+const ACCEPTED: Record<AlphabetName, Uint8Array> = {
+  nucleotide: CLASS.nucleotide.map((c) => (c === FORBIDDEN ? 0 : 1)),
+  any: CLASS.any.map((c) => (c === FORBIDDEN ? 0 : 1)),
+};
+
+/** The byte values an alphabet refuses (whitespace excluded), for checking a histogram. */
+const FORBIDDEN_BYTES: Record<AlphabetName, Uint8Array> = (() => {
+  const make = (cls: Uint8Array) => Uint8Array.from([...Array(256).keys()].filter((b) => cls[b] === FORBIDDEN));
+  return { nucleotide: make(CLASS.nucleotide), any: make(CLASS.any) };
+})();
 
 /** Removes whitespace from buf[0..len) in place, refusing forbidden bytes; returns the new length. */
 export function compactInPlace(buf: Uint8Array, len: number, cls: Uint8Array, where: string, alphabet: AlphabetName, operation: string): number {
@@ -291,27 +398,51 @@ export class FastaWriter {
 
   private async flush(): Promise<void> {
     this.signal?.throwIfAborted();
-    let off = 0;
-    while (off < this.used) {
-      const { bytesWritten } = await this.fh.write(this.out, off, this.used - off, this.written);
-      off += bytesWritten;
-      this.written += bytesWritten;
-    }
+    await this.writeAll(this.out.subarray(0, this.used));
     this.used = 0;
   }
 
-  /** Writes one record, `width` letters a line. */
-  async writeRecord(title: string, src: Buffer, width = 60): Promise<void> {
+  /**
+   * Writes one record, `width` letters a line. Synchronous (returns nothing) when it fits in the
+   * output buffer, which is the common case; otherwise returns the promise of the flushing write.
+   */
+  writeRecord(title: string, src: Buffer, width = 60): void | Promise<void> {
+    const n = src.length;
+    const lines = Math.ceil(n / width);
+    // A UTF-16 code unit never takes more than 3 UTF-8 bytes.
+    if (this.used + title.length * 3 + 2 + n + lines <= this.out.length) {
+      this.used = this.put(title, src, width, this.used);
+      return undefined;
+    }
+    return this.writeLarge(title, src, width);
+  }
+
+  private put(title: string, src: Buffer, width: number, at: number): number {
+    const out = this.out;
+    let o = at;
+    out[o++] = GT;
+    o += out.write(title, o, 'utf8');
+    out[o++] = LF;
+    const n = src.length;
+    for (let i = 0; i < n; i += width) {
+      const e = i + width < n ? i + width : n;
+      o += src.copy(out, o, i, e);
+      out[o++] = LF;
+    }
+    return o;
+  }
+
+  private async writeLarge(title: string, source: Buffer, width: number): Promise<void> {
     const header = Buffer.from(`>${title}\n`, 'utf8');
     if (this.used + header.length > this.out.length) await this.flush();
     if (header.length > this.out.length) {
-      await this.fh.write(header, 0, header.length, this.written);
-      this.written += header.length;
+      this.used = 0;
+      await this.writeAll(header);
     } else {
       this.used += header.copy(this.out, this.used);
     }
     const out = this.out;
-    const n = src.length;
+    const n = source.length;
     let o = this.used;
     for (let i = 0; i < n; i += width) {
       const e = i + width < n ? i + width : n;
@@ -320,10 +451,19 @@ export class FastaWriter {
         await this.flush();
         o = 0;
       }
-      o += src.copy(out, o, i, e);
+      o += source.copy(out, o, i, e);
       out[o++] = LF;
     }
     this.used = o;
+  }
+
+  private async writeAll(buf: Buffer): Promise<void> {
+    let off = 0;
+    while (off < buf.length) {
+      const { bytesWritten } = await this.fh.write(buf, off, buf.length - off, this.written);
+      off += bytesWritten;
+      this.written += bytesWritten;
+    }
   }
 
   async finish(): Promise<void> {
