@@ -9,6 +9,10 @@ export class SeqToolkitError extends Error {
   }
 }
 
+/** Names the sequence in an error message: "sequence", or a record (its name built only when needed). */
+export type Where = string | { readonly where: string };
+export const nameOf = (w: Where): string => (typeof w === 'string' ? w : w.where);
+
 /** Gap symbols accepted in sequences (Biopython passes them through complement and transcription). */
 export const GAP_BYTES = '-.';
 
@@ -80,12 +84,12 @@ const T_UPPER = 0x54, T_LOWER = 0x74, U_UPPER = 0x55, U_LOWER = 0x75;
  * RNA when the sequence has a U (and no T), DNA otherwise; both T and U is refused
  * ("Mixed RNA/DNA found"), exactly as Biopython raises ValueError.
  */
-export function complementTableFor(seq: Uint8Array, where: string): Uint8Array {
-  const buf = Buffer.from(seq.buffer, seq.byteOffset, seq.byteLength);
+export function complementTableFor(seq: Uint8Array, where: Where): Uint8Array {
+  const buf = Buffer.isBuffer(seq) ? seq : Buffer.from(seq.buffer, seq.byteOffset, seq.byteLength);
   const hasU = buf.indexOf(U_UPPER) !== -1 || buf.indexOf(U_LOWER) !== -1;
   if (!hasU) return DNA_COMPLEMENT;
   if (buf.indexOf(T_UPPER) !== -1 || buf.indexOf(T_LOWER) !== -1) {
-    throw new SeqToolkitError(`${where}: Mixed RNA/DNA found (the sequence has both T and U), as Biopython refuses to complement it`);
+    throw new SeqToolkitError(`${nameOf(where)}: Mixed RNA/DNA found (the sequence has both T and U), as Biopython refuses to complement it`);
   }
   return RNA_COMPLEMENT;
 }
@@ -97,16 +101,16 @@ export function showByte(b: number): string {
 }
 
 /** The error for a forbidden byte at 0-based sequence offset `index`. */
-export function invalidLetterError(where: string, byte: number, index: number, alphabet: AlphabetName, operation: string): SeqToolkitError {
+export function invalidLetterError(where: Where, byte: number, index: number, alphabet: AlphabetName, operation: string): SeqToolkitError {
   const position = index + 1;
   const isLetter = (byte >= 0x41 && byte <= 0x5a) || (byte >= 0x61 && byte <= 0x7a) || byte === 0x2a;
   if (alphabet === 'nucleotide' && isLetter) {
     return new SeqToolkitError(
-      `${where}: letter ${showByte(byte)} at position ${position} is not a nucleotide (IUPAC) code; ` +
+      `${nameOf(where)}: letter ${showByte(byte)} at position ${position} is not a nucleotide (IUPAC) code; ` +
         `operation ${operation} needs a DNA or RNA sequence (this looks like a protein sequence)`,
     );
   }
-  return new SeqToolkitError(`${where}: invalid character ${showByte(byte)} at position ${position}; not a sequence letter`);
+  return new SeqToolkitError(`${nameOf(where)}: invalid character ${showByte(byte)} at position ${position}; not a sequence letter`);
 }
 
 /** Checks an inline sequence; returns it as Latin-1 bytes. */

@@ -44,7 +44,7 @@ function mappedPairs(map: Uint8Array, swapped: boolean): Uint16Array {
 
 /** Whether every byte of buf[0..n) has class 1 in `cls`. */
 export function allLetters(buf: Uint8Array, n: number, cls: Uint8Array): boolean {
-  if (n < 64) {
+  if (n < 4096) {
     for (let i = 0; i < n; i++) if (cls[buf[i]] !== 1) return false;
     return true;
   }

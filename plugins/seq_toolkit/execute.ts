@@ -3,7 +3,7 @@
 import { realpath } from 'node:fs/promises';
 import path from 'node:path';
 import type { PluginContext } from '../../src/plugins.js';
-import { SeqToolkitError, inlineBytes } from './alphabet.js';
+import { SeqToolkitError, inlineBytes, type Where } from './alphabet.js';
 import { FastaReader, FastaWriter, type FastaRecord } from './fasta.js';
 import {
   COUNT_BASED, SEQUENCE_VALUED, alphabetOf, composition, countBytes, findMotif, findOrfs,
@@ -26,7 +26,7 @@ export async function runSeqToolkit(params: SeqToolkitParams, ctx: Ctx): Promise
 }
 
 /** The result of a non-file operation on one sequence (sequences as strings). */
-function computeOne(params: SeqToolkitParams, seq: Buffer, where: string, signal?: AbortSignal): unknown {
+function computeOne(params: SeqToolkitParams, seq: Buffer, where: Where, signal?: AbortSignal): unknown {
   switch (params.operation) {
     case 'translate':
       return translateBytes(seq, { table: params.table, toStop: params.to_stop, where }).toString('latin1');
@@ -91,15 +91,15 @@ async function runFile(params: SeqToolkitParams, fastaFile: string, ctx: Ctx): P
     const onRecord = (record: FastaRecord, seq: Buffer): void | Promise<void> => {
       current = record.index;
       if (!w) {
-        entries.push({ id: record.id, result: computeOne(params, seq, record.where, ctx.signal) });
+        entries.push({ id: record.id, result: computeOne(params, seq, record, ctx.signal) });
         return undefined;
       }
       if (params.operation === 'translate') {
-        const protein = translateBytes(seq, { table: params.table, toStop: params.to_stop, where: record.where });
+        const protein = translateBytes(seq, { table: params.table, toStop: params.to_stop, where: record });
         entries.push({ id: record.id, length: protein.length });
         return w.writeRecord(record.title, protein);
       }
-      transformInPlace(op, seq, record.where);
+      transformInPlace(op, seq, record);
       entries.push({ id: record.id, length: seq.length });
       return w.writeRecord(record.title, seq);
     };

@@ -1,7 +1,7 @@
 // The operations on one sequence held as bytes. Each is defined as the Biopython 1.80 call
 // (or the short Python reference in scripts/gen-seq-fixtures.py) it must agree with.
 import {
-  BACK_TRANSCRIBE, DNA_COMPLEMENT, IDENTITY, TRANSCRIBE, UPPER, SeqToolkitError, complementTableFor, type AlphabetName,
+  BACK_TRANSCRIBE, DNA_COMPLEMENT, IDENTITY, TRANSCRIBE, UPPER, SeqToolkitError, complementTableFor, type AlphabetName, type Where,
 } from './alphabet.js';
 import { addHistogram, mapInPlace, reverseMapInPlace } from './bytes.js';
 import { codonAt, codonTable, invalidCodon } from './translate.js';
@@ -28,7 +28,7 @@ export function alphabetOf(op: Operation): AlphabetName {
  * The byte map and direction of a simple sequence-valued operation:
  * Seq.reverse_complement(), .complement(), [::-1], .transcribe(), .back_transcribe().
  */
-export function transformOf(op: Operation, seq: Uint8Array, where: string): { table: Uint8Array; reverse: boolean } {
+export function transformOf(op: Operation, seq: Uint8Array, where: Where): { table: Uint8Array; reverse: boolean } {
   switch (op) {
     case 'reverse_complement': return { table: complementTableFor(seq, where), reverse: true };
     case 'complement': return { table: complementTableFor(seq, where), reverse: false };
@@ -40,7 +40,7 @@ export function transformOf(op: Operation, seq: Uint8Array, where: string): { ta
 }
 
 /** Applies a simple sequence-valued operation to `buf` in place. */
-export function transformInPlace(op: Operation, buf: Buffer, where: string): void {
+export function transformInPlace(op: Operation, buf: Buffer, where: Where): void {
   const { table, reverse } = transformOf(op, buf, where);
   if (reverse) {
     if (table === IDENTITY) buf.reverse();
@@ -142,7 +142,7 @@ function isAtg(a: number, b: number, c: number): boolean {
  * kept when length >= minLength. The '-' strand is Seq.reverse_complement(). Sorted by start, end, strand.
  * Every codon of every frame must translate (Biopython raises on an invalid codon, and so does this).
  */
-export function findOrfs(seq: Uint8Array, opts: { table: number; minLength: number; where: string; signal?: AbortSignal }): Orf[] {
+export function findOrfs(seq: Uint8Array, opts: { table: number; minLength: number; where: Where; signal?: AbortSignal }): Orf[] {
   const lookup = codonTable(opts.table).lookup;
   const comp = complementTableFor(seq, opts.where);
   const L = seq.length;

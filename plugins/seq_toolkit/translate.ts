@@ -2,7 +2,7 @@
 // the "ambiguous generic" codon table (DNA and RNA codons), ambiguous codons resolved the
 // way Bio.Data.CodonTable.AmbiguousForwardTable does, possible stops as 'X', '---' as '-',
 // a trailing partial codon ignored. Each table becomes a 19^3-entry byte lookup, built lazily.
-import { SeqToolkitError } from './alphabet.js';
+import { SeqToolkitError, nameOf, type Where } from './alphabet.js';
 
 /** NCBI id -> [amino acids for codons in TCAG order ('*' = not in the forward table), stop codons]. */
 const NCBI: Record<number, [string, string]> = {
@@ -180,7 +180,7 @@ export interface TranslateOptions {
   table: number;
   toStop: boolean;
   /** Names the sequence in errors, e.g. "sequence" or "record 2 (chr1)". */
-  where: string;
+  where: Where;
 }
 
 /** Throws Biopython's error for to_stop on a dual-coding table (raised even before translating). */
@@ -217,7 +217,7 @@ export function codonAt(lookup: Uint8Array, a: number, b: number, c: number): nu
   return x === 255 || y === 255 || z === 255 ? 0 : lookup[(x * NL + y) * NL + z];
 }
 
-export function invalidCodon(seq: Uint8Array, i: number, where: string): SeqToolkitError {
+export function invalidCodon(seq: Uint8Array, i: number, where: Where): SeqToolkitError {
   const codon = Buffer.from(seq.subarray(i, i + 3)).toString('latin1').toUpperCase();
-  return new SeqToolkitError(`${where}: codon '${codon}' at position ${i + 1} is invalid (Biopython raises TranslationError)`);
+  return new SeqToolkitError(`${nameOf(where)}: codon '${codon}' at position ${i + 1} is invalid (Biopython raises TranslationError)`);
 }
