@@ -57,6 +57,32 @@ describe('FASTA reader', () => {
     }
   });
 
+  it('reads random files the way a line-by-line parser does, whatever the chunk size', async () => {
+    let x = 7;
+    const rnd = (n: number) => { x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0; return x % n; };
+    for (let round = 0; round < 12; round++) {
+      const records: { id: string; title: string; sequence: string }[] = [];
+      let text = '\n'.repeat(rnd(3));
+      const count = 1 + rnd(40);
+      for (let r = 0; r < count; r++) {
+        const nl = rnd(3) === 0 ? '\r\n' : '\n';
+        const id = `r${round}_${r}`;
+        const title = rnd(2) ? `${id} desc ${'x'.repeat(rnd(50))}` : id;
+        let seq = '';
+        const len = [0, 1, 2, 59, 60, 61, 300, 2000][rnd(8)];
+        for (let i = 0; i < len; i++) seq += 'ACGTNacgtn-'[rnd(11)];
+        const width = 1 + rnd(90);
+        text += `>${title}${nl}`;
+        for (let i = 0; i < seq.length; i += width) text += seq.slice(i, i + width) + nl + (rnd(10) === 0 ? nl : '');
+        records.push({ id, title: title.trimEnd(), sequence: seq });
+      }
+      for (const chunkSize of [97, 256, 1000, 4099, 1 << 16]) {
+        expect(await readAll(text, chunkSize), `round ${round}, chunk ${chunkSize}`).toEqual(records);
+        expect(await readAll(text, chunkSize, 'counts')).toEqual(records.map((r) => ({ id: r.id, title: r.title, length: r.sequence.length })));
+      }
+    }
+  });
+
   it('skips a UTF-8 byte order mark', async () => {
     expect(await readAll(Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('>a\nAC\n')]), 64)).toEqual([{ id: 'a', title: 'a', sequence: 'AC' }]);
   });
