@@ -15,6 +15,7 @@ import { CLASS, FORBIDDEN, LETTER, SeqToolkitError, invalidLetterError, type Alp
 
 const GT = 0x3e; // '>'
 const LF = 0x0a;
+const CR = 0x0d;
 
 /** One record's header; its letters or letter counts are handed over beside it. */
 export class FastaRecord {
@@ -153,7 +154,7 @@ export class FastaReader {
         // The whole record is in the chunk: no awaiting (most records of most files).
         data = mode === 'counts'
           ? this.countInChunk(seqStart, end, alphabet, operation, record)
-          : this.compact(this.copyFromChunk(seqStart, end), end - seqStart, alphabet, operation, record);
+          : this.oneLine(seqStart, end, alphabet) ?? this.compact(this.copyFromChunk(seqStart, end), end - seqStart, alphabet, operation, record);
       } else if (mode === 'counts') {
         end = await this.countAcross(seqStart, alphabet, operation, record);
         data = this.histogram;
@@ -244,6 +245,21 @@ export class FastaReader {
     const one = Buffer.alloc(1);
     await this.fh.read(one, 0, 1, abs - 1);
     return one[0];
+  }
+
+  /**
+   * A record whose letters are one line, handed over in place in the chunk (no copy; the
+   * consumer may change it, as the reader never reads those bytes again); undefined otherwise.
+   */
+  private oneLine(start: number, end: number, alphabet: AlphabetName): Buffer | undefined {
+    const from = start - this.chunkStart;
+    let to = end - this.chunkStart;
+    if (to > from && this.chunk[to - 1] === LF) to--;
+    if (to > from && this.chunk[to - 1] === CR) to--;
+    const nl = this.chunk.indexOf(LF, from);
+    if (nl !== -1 && nl < to) return undefined;
+    const line = this.chunk.subarray(from, to);
+    return allLetters(line, line.length, CLASS[alphabet]) ? line : undefined;
   }
 
   private recordBuffer(raw: number): Buffer {
@@ -379,9 +395,12 @@ export function compactInPlace(buf: Uint8Array, len: number, cls: Uint8Array, wh
 
 /** Writes FASTA (60 letters a line) to a temp file, renamed into place by finish(). */
 export class FastaWriter {
-  private readonly out = Buffer.allocUnsafeSlow(4 << 20);
+  // Two buffers: one is filled while the other is being written.
+  private out = Buffer.allocUnsafeSlow(4 << 20);
+  private spare = Buffer.allocUnsafeSlow(4 << 20);
   private used = 0;
   private written = 0;
+  private pending: Promise<void> | undefined;
 
   private constructor(
     private readonly fh: FileHandle,
@@ -396,9 +415,19 @@ export class FastaWriter {
     return new FastaWriter(fh, tmp, file, signal);
   }
 
+  /** Starts writing the filled buffer (after the previous write) and goes on in the other one. */
   private async flush(): Promise<void> {
     this.signal?.throwIfAborted();
-    await this.writeAll(this.out.subarray(0, this.used));
+    if (this.pending) await this.pending;
+    this.pending = undefined;
+    if (this.used === 0) return;
+    const filled = this.out.subarray(0, this.used);
+    const at = this.written;
+    this.written += this.used;
+    const writing = this.writeAt(filled, at);
+    writing.catch(() => {}); // awaited by the next flush, finish or discard
+    this.pending = writing;
+    [this.out, this.spare] = [this.spare, this.out];
     this.used = 0;
   }
 
@@ -436,12 +465,16 @@ export class FastaWriter {
     const header = Buffer.from(`>${title}\n`, 'utf8');
     if (this.used + header.length > this.out.length) await this.flush();
     if (header.length > this.out.length) {
-      this.used = 0;
-      await this.writeAll(header);
+      await this.flush();
+      await this.pending;
+      this.pending = undefined;
+      const at = this.written;
+      this.written += header.length;
+      await this.writeAt(header, at);
     } else {
       this.used += header.copy(this.out, this.used);
     }
-    const out = this.out;
+    let out = this.out;
     const n = source.length;
     let o = this.used;
     for (let i = 0; i < n; i += width) {
@@ -449,6 +482,7 @@ export class FastaWriter {
       if (o + (e - i) + 1 > out.length) {
         this.used = o;
         await this.flush();
+        out = this.out; // the other buffer now
         o = 0;
       }
       o += source.copy(out, o, i, e);
@@ -457,23 +491,25 @@ export class FastaWriter {
     this.used = o;
   }
 
-  private async writeAll(buf: Buffer): Promise<void> {
+  private async writeAt(buf: Buffer, position: number): Promise<void> {
     let off = 0;
     while (off < buf.length) {
-      const { bytesWritten } = await this.fh.write(buf, off, buf.length - off, this.written);
+      const { bytesWritten } = await this.fh.write(buf, off, buf.length - off, position + off);
       off += bytesWritten;
-      this.written += bytesWritten;
     }
   }
 
   async finish(): Promise<void> {
     await this.flush();
+    await this.pending;
+    this.pending = undefined;
     await this.fh.sync();
     await this.fh.close();
     await rename(this.tmp, this.file);
   }
 
   async discard(): Promise<void> {
+    await this.pending?.catch(() => {});
     await this.fh.close().catch(() => {});
     await unlink(this.tmp).catch(() => {});
   }

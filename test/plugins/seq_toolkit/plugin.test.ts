@@ -221,6 +221,29 @@ describe('fasta_file input', () => {
 });
 
 describe('large records agree with a plain reference', () => {
+  it('writes outputs larger than the write buffers intact (records of 5 MB, many small ones, both)', async () => {
+    let x = 99;
+    const letters = Buffer.from('ACGTacgtNRY');
+    const make = (n: number) => {
+      const b = Buffer.allocUnsafe(n);
+      for (let i = 0; i < n; i++) { x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0; b[i] = letters[x % letters.length]; }
+      return b;
+    };
+    const seqs = [make(5_000_003), ...Array.from({ length: 3000 }, (_, i) => make(1 + (i % 700))), make(4_999_999), make(7)];
+    const wrap = (b: Buffer, w: number) => {
+      const parts: Buffer[] = [];
+      for (let i = 0; i < b.length; i += w) parts.push(b.subarray(i, i + w), Buffer.from('\n'));
+      return Buffer.concat(parts);
+    };
+    await writeFile(path.join(dir, 'huge.fa'), Buffer.concat(seqs.flatMap((b, i) => [Buffer.from(`>s${i} d\n`), wrap(b, 80)])));
+    const out = await run({ operation: 'reverse', fasta_file: 'huge.fa' }, makeCtx(dir));
+    expect(out.records).toBe(seqs.length);
+    const expected = Buffer.concat(seqs.flatMap((b, i) => [Buffer.from(`>s${i} d\n`), wrap(Buffer.from(b).reverse(), 60)]));
+    const written = await readFile(path.join(dir, 'reverse.fasta'));
+    expect(written.length).toBe(expected.length);
+    expect(Buffer.compare(written, expected)).toBe(0);
+  });
+
   it('reverse complement, complement and GC of a 3 MB soft-masked record with Ns, odd length', async () => {
     let x = 12345;
     const letters = 'ACGTACGTacgtNnRYSWKMBDHV-';
