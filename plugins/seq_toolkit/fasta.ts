@@ -1,12 +1,15 @@
 // Streaming FASTA: one record at a time, read with positional reads into a fixed chunk.
 // Accepts any line width, LF or CRLF, blank lines, '>' headers with descriptions.
-// Two ways to consume a record (call at most one):
-//   - sequence(): the record's letters as one compact Buffer (whitespace removed, validated),
-//     reused for the next record. A record that spans chunks is located first (a scan for
+// FastaReader.read(mode, ...) hands each record to a callback, in one of two modes:
+//   - 'sequence': the record's letters as one compact Buffer (whitespace removed, validated).
+//     A one-line record is handed over in place in the chunk; others are copied into one
+//     reused record buffer. A record that runs past the chunk is located first (a scan for
 //     '>' at a line start), then read straight into that buffer and compacted in place, so a
 //     100 MB record costs ~100 MB plus the chunk.
-//   - counts(): a 256-entry histogram of the record's letters, streamed chunk by chunk,
+//   - 'counts': a 256-entry histogram of the record's letters, streamed chunk by chunk,
 //     without ever holding the record (length, composition and GC content need only this).
+// Records that lie wholly in the chunk (most records of most files) are handled without
+// awaiting anything. FastaWriter writes records back out, 60 letters a line.
 import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
