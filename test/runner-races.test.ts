@@ -23,7 +23,7 @@ describe('exactly one runner at a time', () => {
   it('8 runners started at once on one task execute it exactly once', async () => {
     const task = await db.store.insert({ taskType: 'sleepy', params: { ms: 300 }, maxAttempts: 3 });
     const results = await Promise.all(Array.from({ length: 8 }, () => spawnCli(['run', '--task-id', String(task.id)], db.env())));
-    const outcomes = results.map((r) => toResult(r as never));
+    const outcomes = results.map((r) => toResult(r));
     expect(outcomes.map((o) => o.exitCode)).toEqual(Array(8).fill(0));
     expect(readFileSync(runsLog(task), 'utf8').trim().split('\n')).toHaveLength(1);
     expect(await reload(task)).toMatchObject({ status: 'completed', attempts: 1 });
@@ -71,7 +71,7 @@ describe('SIGTERM', () => {
     await waitFor(started(task));
     const sentAt = Date.now();
     child.kill('SIGTERM');
-    const r = toResult(await child as never);
+    const r = toResult(await child);
     const elapsed = Date.now() - sentAt;
     expect(r.exitCode).toBe(143);
     expect(elapsed).toBeLessThan(1000);
@@ -91,7 +91,7 @@ describe('SIGTERM', () => {
     const child = spawnCli(['run', '--task-id', String(task.id)], db.env());
     await waitFor(started(task));
     child.kill('SIGTERM');
-    expect((await child as { exitCode?: number }).exitCode).toBe(143);
+    expect((await child).exitCode).toBe(143);
     expect((await reload(task)).status).toBe('queued');
   });
 });
@@ -173,7 +173,7 @@ describe('losing the database mid-run', () => {
     const { rowCount } = await db.client.query(
       `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name LIKE $1`, [`taskpod run %/${child.pid}`]);
     expect(rowCount).toBe(1);
-    const r = toResult(await child as never);
+    const r = toResult(await child);
     expect(r.exitCode).toBe(75);
     expect(existsSync(path.join(db.files.taskDir(task.job_id), 'aborted'))).toBe(true);
     expect(await reload(task)).toMatchObject({ status: 'running', attempts: 1 });

@@ -1,5 +1,5 @@
 // Runs the built taskpod CLI as a real child process.
-import { execa, type ResultPromise } from 'execa';
+import { execa } from 'execa';
 import { cliPath } from './paths.js';
 
 export interface CliResult {
@@ -22,19 +22,17 @@ export function parseLogs(stderr: string): CliResult['logs'] {
   });
 }
 
-export function spawnCli(args: string[], env: Record<string, string>, options: { input?: string } = {}): ResultPromise {
+export function spawnCli(args: string[], env: Record<string, string>) {
   return execa(process.execPath, [cliPath, ...args], {
     env: { ...env, NODE_OPTIONS: '' },
     reject: false,
-    input: options.input,
-    stdin: options.input === undefined ? 'ignore' : undefined,
+    stdin: 'ignore',
     timeout: 60_000,
-  } as never) as unknown as ResultPromise;
+  });
 }
 
-export async function runCli(args: string[], env: Record<string, string>, options: { input?: string } = {}): Promise<CliResult> {
-  const r = await spawnCli(args, env, options);
-  return toResult(r as unknown as { exitCode?: number; stdout: string; stderr: string });
+export async function runCli(args: string[], env: Record<string, string>): Promise<CliResult> {
+  return toResult(await spawnCli(args, env));
 }
 
 export function toResult(r: { exitCode?: number; stdout: unknown; stderr: unknown }): CliResult {

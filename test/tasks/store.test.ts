@@ -1,6 +1,8 @@
 // Guarded status transitions on the real database: a transition that lost a race returns undefined.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { setupTestDb, type TestDb } from '../support/db.js';
+import { waitFor } from '../support/wait.js';
+import { TaskStore } from '../../src/tasks/store.js';
 
 let db: TestDb;
 beforeAll(async () => { db = await setupTestDb('store'); });
@@ -46,35 +48,36 @@ describe('TaskStore', () => {
 
   it('the advisory lock is exclusive per task and per schema', async () => {
     const t = await newTask();
-    const other = await (await import('../support/db.js')).setupTestDb('store_other');
+    const otherSchema = await setupTestDb('store_other');
+    const secondSession = await setupTestDb('store_second');
     try {
       expect(await db.store.tryLock(t.id)).toBe(true);
-      expect(await other.store.tryLock(t.id)).toBe(true);
-      const second = await (await import('../support/db.js')).setupTestDb('store_second');
-      const sameSchema = new (await import('../../src/tasks/store.js')).TaskStore(second.client, db.schema);
+      expect(await otherSchema.store.tryLock(t.id)).toBe(true);
+      const sameSchema = new TaskStore(secondSession.client, db.schema);
       expect(await sameSchema.tryLock(t.id)).toBe(false);
       await db.store.unlock(t.id);
       expect(await sameSchema.tryLock(t.id)).toBe(true);
-      await second.cleanup();
     } finally {
-      await other.cleanup();
+      await Promise.all([otherSchema.cleanup(), secondSession.cleanup()]);
     }
   });
 
   it('raises a NOTIFY on insert and on status change', async () => {
-    const listener = (await import('../support/db.js')).setupTestDb('store_listen');
-    const l = await listener;
-    const seen: string[] = [];
-    l.client.on('notification', (n) => seen.push(`${n.channel} ${n.payload}`));
-    await l.client.query(`LISTEN "${db.schema}.tasks"`);
-    const t = await newTask();
-    await db.store.cancel(t.id);
-    const deadline = Date.now() + 5000;
-    while (seen.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-    expect(seen.map((s) => JSON.parse(s.slice(s.indexOf(' ') + 1)))).toEqual([
-      { id: t.id, task_type: 'echo', status: 'pending' },
-      { id: t.id, task_type: 'echo', status: 'cancelled' },
-    ]);
-    await l.cleanup();
+    const listener = await setupTestDb('store_listen');
+    try {
+      const seen: Array<{ channel: string; payload?: string }> = [];
+      listener.client.on('notification', (n) => seen.push(n));
+      await listener.client.query(`LISTEN "${db.schema}.tasks"`);
+      const t = await newTask();
+      await db.store.cancel(t.id);
+      await waitFor(() => seen.length >= 2, 5_000, 'two notifications');
+      expect(seen.every((n) => n.channel === `${db.schema}.tasks`)).toBe(true);
+      expect(seen.map((n) => JSON.parse(n.payload!))).toEqual([
+        { id: t.id, task_type: 'echo', status: 'pending' },
+        { id: t.id, task_type: 'echo', status: 'cancelled' },
+      ]);
+    } finally {
+      await listener.cleanup();
+    }
   });
 });

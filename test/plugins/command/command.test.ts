@@ -60,7 +60,7 @@ describe('command plugin', () => {
     await waitFor(() => existsSync(pidFile) && readFileSync(pidFile, 'utf8').trim() !== '');
     const pid = Number(readFileSync(pidFile, 'utf8'));
     child.kill('SIGTERM');
-    expect(toResult(await child as never).exitCode).toBe(143);
+    expect(toResult(await child).exitCode).toBe(143);
     expect((await db.store.find({ taskId: task.id }))!.status).toBe('pending');
     await waitFor(() => { try { process.kill(pid, 0); return false; } catch { return true; } }, 5_000, `child ${pid} gone`);
   });
