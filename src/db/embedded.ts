@@ -42,6 +42,8 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { alive, withFileLock, type FileLockOptions } from './file-lock.js';
+import { writeFileAtomic } from '../storage.js';
 
 export interface EmbeddedOptions {
   /** Directory holding the server's data, log, password and state (created if missing). */
@@ -70,8 +72,6 @@ const DATABASE = 'taskpod';
 const OS_USER = 'postgres';
 /** Bound on waiting for another process's init/start/stop (initdb takes ~1 s here). */
 const LOCK_WAIT_MS = 120_000;
-/** A lock older than this is stale even if its pid is alive (the pid was reused). */
-const LOCK_STALE_MS = 10 * 60_000;
 /** Bound on a server start (pg_ctl -t) and on waiting for a shutdown. */
 const SERVER_WAIT_S = 60;
 
@@ -137,7 +137,7 @@ export async function ensureEmbeddedServer(opts: EmbeddedOptions): Promise<strin
   });
   // While another process holds the lock (initialising or starting), keep checking the fast
   // path: the seven processes that lose the race return as soon as the server is ready.
-  return withLock(l, opts, () => startLocked(l, opts), () => runningUrl(l));
+  return withFileLock(l.lock, lockOptions(opts), () => startLocked(l, opts), () => runningUrl(l));
 }
 
 export async function embeddedStatus(opts: EmbeddedOptions): Promise<EmbeddedStatus> {
@@ -156,7 +156,7 @@ export async function embeddedStatus(opts: EmbeddedOptions): Promise<EmbeddedSta
 export async function stopEmbeddedServer(opts: EmbeddedOptions): Promise<boolean> {
   const l = layout(opts.dir);
   if (!(await exists(l.pgdata))) return false;
-  return withLock(l, opts, async () => {
+  return withFileLock(l.lock, lockOptions(opts), async () => {
     const pm = await readPostmaster(l);
     if (!pm || !(await isOurPostmaster(pm.pid, l))) return false;
     return stopPostmaster(l, pm.pid, opts);
@@ -511,15 +511,6 @@ function acceptsTcp(port: number): Promise<boolean> {
   });
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return code(e) === 'EPERM'; // exists, but belongs to another user
-  }
-}
-
 /**
  * The pid from postmaster.pid is alive and (on Linux) really is the postmaster of this pgdata —
  * its working directory is pgdata — rather than a process that reused the pid after a crash.
@@ -534,95 +525,9 @@ async function isOurPostmaster(pid: number, l: Layout): Promise<boolean> {
   }
 }
 
-// ---------------------------------------------------------------------------------------------
-// The lock: an exclusive-create file holding the holder's pid. A lock whose holder is dead (or
-// which is older than LOCK_STALE_MS) is broken; breaking is itself serialised by a second
-// exclusive-create file, so two breakers cannot both remove the lock and the live holder's
-// lock can never be removed by mistake. Pids are only meaningful on one machine (one pid
-// namespace): don't share a directory between hosts or containers.
-
-async function withLock<T>(
-  l: Layout,
-  opts: EmbeddedOptions,
-  fn: () => Promise<T>,
-  whileWaiting?: () => Promise<T | null>,
-): Promise<T> {
-  const token = `${process.pid}\n${randomBytes(8).toString('hex')}\n${new Date().toISOString()}\n`;
-  const deadline = Date.now() + LOCK_WAIT_MS;
-  let interval = 5;
-  let announced = false;
-  for (;;) {
-    try {
-      await fs.writeFile(l.lock, token, { flag: 'wx', mode: 0o644 });
-      break;
-    } catch (e) {
-      if (code(e) !== 'EEXIST') throw new Error(`embedded PostgreSQL: cannot create the lock ${l.lock}: ${msg(e)}`);
-    }
-    const holder = await readLock(l.lock);
-    if (holder && isStale(holder)) {
-      await breakLock(l.lock, holder.content);
-      continue;
-    }
-    if (whileWaiting) {
-      const result = await whileWaiting();
-      if (result !== null) return result;
-    }
-    if (!announced && holder?.pid) {
-      opts.log?.(`waiting for process ${holder.pid}, which holds ${l.lock}`);
-      announced = true;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(
-        `embedded PostgreSQL: timed out after ${LOCK_WAIT_MS / 1000} s waiting for the lock ${l.lock}` +
-          (holder?.pid ? ` held by process ${holder.pid}` : ''),
-      );
-    }
-    await new Promise((r) => setTimeout(r, interval));
-    interval = Math.min(interval * 2, 100);
-  }
-  try {
-    return await fn();
-  } finally {
-    const holder = await readLock(l.lock);
-    if (holder?.content === token) await fs.rm(l.lock, { force: true });
-  }
-}
-
-function isStale(holder: { pid: number; mtimeMs: number }): boolean {
-  const age = Date.now() - holder.mtimeMs;
-  // pid 0: the file is empty, its creator is between create and write (or died right there).
-  return holder.pid === 0 ? age > 10_000 : !alive(holder.pid) || age > LOCK_STALE_MS;
-}
-
-async function readLock(file: string): Promise<{ pid: number; content: string; mtimeMs: number } | null> {
-  try {
-    const [content, st] = await Promise.all([fs.readFile(file, 'utf8'), fs.stat(file)]);
-    const pid = Number(content.split('\n')[0]);
-    return { pid: Number.isInteger(pid) && pid > 0 ? pid : 0, content, mtimeMs: st.mtimeMs };
-  } catch (e) {
-    if (code(e) === 'ENOENT') return null;
-    throw e;
-  }
-}
-
-async function breakLock(lock: string, staleContent: string): Promise<void> {
-  const breaker = `${lock}.break`;
-  try {
-    await fs.writeFile(breaker, String(process.pid), { flag: 'wx' });
-  } catch (e) {
-    if (code(e) !== 'EEXIST') throw e;
-    // Someone else is breaking it (for microseconds); unless they died doing so.
-    const st = await fs.stat(breaker).catch(() => null);
-    if (st && Date.now() - st.mtimeMs > 10_000) await fs.rm(breaker, { force: true });
-    await new Promise((r) => setTimeout(r, 5));
-    return;
-  }
-  try {
-    const now = await readLock(lock);
-    if (now?.content === staleContent) await fs.rm(lock, { force: true });
-  } finally {
-    await fs.rm(breaker, { force: true });
-  }
+function lockOptions(opts: EmbeddedOptions): FileLockOptions {
+  // A lock older than 10 minutes is stale even if its pid is alive (the pid was reused).
+  return { waitMs: LOCK_WAIT_MS, staleMs: 10 * 60_000, what: 'embedded PostgreSQL', log: opts.log };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -639,9 +544,7 @@ async function readState(l: Layout): Promise<State | null> {
 }
 
 async function writeState(l: Layout, state: State): Promise<void> {
-  const tmp = `${l.state}.${process.pid}.tmp`;
-  await fs.writeFile(tmp, JSON.stringify(state, null, 2) + '\n');
-  await fs.rename(tmp, l.state);
+  await writeFileAtomic(l.state, JSON.stringify(state, null, 2) + '\n');
 }
 
 async function readPassword(l: Layout): Promise<string | null> {

