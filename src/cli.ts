@@ -24,6 +24,18 @@ function buildProgram(onExitCode: (code: number) => void): Command {
     .option('--next', 'take the oldest runnable pending task by priority')
     .action(act(async (flags) => (await import('./commands/run.js')).runCommand(flags)));
 
+  program.command('dispatch')
+    .description('Launch runnable tasks (one Kubernetes Job per task, or local processes) and reconcile until each ends')
+    .addOption(new Option('--executor <kind>', 'kubernetes or local (default: TASKPOD_EXECUTOR, auto)').choices(['kubernetes', 'local']))
+    .option('--once', 'claim, launch and reconcile once, then exit')
+    .action(act(async (flags) => (await import('./commands/dispatch.js')).dispatchCommand(flags)));
+
+  program.command('manifest')
+    .description('Print the YAML of the Job the dispatcher would create for a task (for kubectl apply -f -)')
+    .option('--task-id <id>', 'task id (database primary key)')
+    .option('--job-id <hex>', 'task job_id (32 lowercase hex characters)')
+    .action(act(async (flags) => (await import('./commands/manifest.js')).manifestCommand(flags)));
+
   program.command('migrate')
     .description('Create or upgrade the taskpod schema (idempotent)')
     .action(act(async () => (await import('./commands/admin.js')).migrateCommand()));

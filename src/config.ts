@@ -64,10 +64,177 @@ const schema = {
     doc: 'Executables the command plugin may run (comma-separated names or absolute paths). Empty: none.',
     format: Array, default: [] as string[], env: 'TASKPOD_COMMAND_ALLOW',
   },
+
+  // --- the dispatcher (taskpod dispatch) and the Jobs it creates ---
+  executor: {
+    doc: 'kubernetes, local (child processes), or auto: kubernetes when in a cluster or kubeconfig is set, else local.',
+    format: ['auto', 'kubernetes', 'local'], default: 'auto', env: 'TASKPOD_EXECUTOR',
+  },
+  kubeconfig: {
+    doc: 'Path of a kubeconfig file; empty: in-cluster config when in a pod, else $KUBECONFIG / ~/.kube/config.',
+    format: String, default: '', env: 'TASKPOD_KUBECONFIG',
+  },
+  kubeContext: {
+    doc: 'kubeconfig context to use; empty: its current context.',
+    format: String, default: '', env: 'TASKPOD_KUBE_CONTEXT',
+  },
+  namespace: {
+    doc: 'Namespace of the task Jobs.',
+    format: dnsLabel, default: 'default', env: 'TASKPOD_NAMESPACE',
+  },
+  jobPrefix: {
+    doc: 'Job names are <prefix>-<task_id>-<attempt>.',
+    format: jobPrefix, default: 'taskpod', env: 'TASKPOD_JOB_PREFIX',
+  },
+  image: {
+    doc: 'The taskpod image the task Jobs run.',
+    format: nonEmptyString, default: 'taskpod:latest', env: 'TASKPOD_IMAGE',
+  },
+  imagePullPolicy: {
+    doc: 'imagePullPolicy of the task containers.',
+    format: ['Always', 'IfNotPresent', 'Never'], default: 'IfNotPresent', env: 'TASKPOD_IMAGE_PULL_POLICY',
+  },
+  imagePullSecrets: {
+    doc: 'Secrets used to pull the image (comma-separated names).',
+    format: Array, default: [] as string[], env: 'TASKPOD_IMAGE_PULL_SECRETS',
+  },
+  pvc: {
+    doc: 'PersistentVolumeClaim mounted in every task pod as the shared data directory.',
+    format: dnsSubdomain, default: 'taskpod-data', env: 'TASKPOD_PVC',
+  },
+  jobDataDir: {
+    doc: 'Where the task pods mount the shared volume (their TASKPOD_DATA_DIR).',
+    format: absolutePath, default: '/var/lib/taskpod/data', env: 'TASKPOD_JOB_DATA_DIR',
+  },
+  databaseSecret: {
+    doc: 'Secret holding DATABASE_URL for the task pods.',
+    format: dnsSubdomain, default: 'taskpod-database', env: 'TASKPOD_DATABASE_SECRET',
+  },
+  databaseSecretKey: {
+    doc: 'Key of DATABASE_URL in that Secret.',
+    format: nonEmptyString, default: 'DATABASE_URL', env: 'TASKPOD_DATABASE_SECRET_KEY',
+  },
+  taskServiceAccount: {
+    doc: 'ServiceAccount of the task pods (no API token is mounted).',
+    format: dnsSubdomain, default: 'taskpod-task', env: 'TASKPOD_TASK_SERVICE_ACCOUNT',
+  },
+  jobTtlSeconds: {
+    doc: 'ttlSecondsAfterFinished of the task Jobs.',
+    format: 'nat', default: 86_400, env: 'TASKPOD_JOB_TTL_SECONDS',
+  },
+  jobBackoffLimit: {
+    doc: 'Pod retries inside one Job, for exit 75 (database unreachable) only; pod disruptions are not counted.',
+    format: 'nat', default: 3, env: 'TASKPOD_JOB_BACKOFF_LIMIT',
+  },
+  jobDeadlineGraceSeconds: {
+    doc: 'activeDeadlineSeconds is the task\'s timeout_seconds plus this, so the runner reports its own timeout first.',
+    format: 'nat', default: 60, env: 'TASKPOD_JOB_DEADLINE_GRACE_SECONDS',
+  },
+  podTemplateFile: {
+    doc: 'YAML or JSON pod template merged into every task pod (node selectors, tolerations, volumes, sidecars).',
+    format: String, default: '', env: 'TASKPOD_POD_TEMPLATE_FILE',
+  },
+  typeResources: {
+    doc: 'Resources per task type, over the plugin\'s hints: JSON {"type": {"requests": {...}, "limits": {...}}}.',
+    format: jsonObject, default: '{}', env: 'TASKPOD_TYPE_RESOURCES',
+  },
+  kueueQueue: {
+    doc: 'Kueue LocalQueue name; when set, Jobs carry kueue.x-k8s.io/queue-name and start suspended.',
+    format: String, default: '', env: 'TASKPOD_KUEUE_QUEUE',
+  },
+  concurrency: {
+    doc: 'At most this many tasks queued or running at once, across all dispatchers.',
+    format: positiveInt, default: 20, env: 'TASKPOD_CONCURRENCY',
+  },
+  typeConcurrency: {
+    doc: 'Per-type limits on queued plus running tasks: JSON {"type": N}.',
+    format: jsonObject, default: '{}', env: 'TASKPOD_TYPE_CONCURRENCY',
+  },
+  pollMs: {
+    doc: 'Fallback poll for runnable tasks when no notification arrives (milliseconds).',
+    format: positiveInt, default: 5_000, env: 'TASKPOD_POLL_MS',
+  },
+  reconcileMs: {
+    doc: 'Full compare of tasks against Jobs every this many milliseconds.',
+    format: positiveInt, default: 30_000, env: 'TASKPOD_RECONCILE_MS',
+  },
+  startDeadlineSeconds: {
+    doc: 'A pod not running this long after its Job was created (image pull, unschedulable, ...) fails the task.',
+    format: positiveInt, default: 300, env: 'TASKPOD_START_DEADLINE_SECONDS',
+  },
+  staleSeconds: {
+    doc: 'A running task whose heartbeat is older than this, with no runner holding its lock and no active Job, is retried or failed.',
+    format: positiveInt, default: 120, env: 'TASKPOD_STALE_SECONDS',
+  },
+  retryBaseSeconds: {
+    doc: 'First delay before retrying an infrastructure failure; doubles each attempt (with jitter).',
+    format: 'nat', default: 10, env: 'TASKPOD_RETRY_BASE_SECONDS',
+  },
+  retryMaxSeconds: {
+    doc: 'Longest delay between retries.',
+    format: 'nat', default: 600, env: 'TASKPOD_RETRY_MAX_SECONDS',
+  },
+  kubeQps: {
+    doc: 'Kubernetes API requests per second (client-side rate limit); 0 lifts it.',
+    format: 'nat', default: 20, env: 'TASKPOD_KUBE_QPS',
+  },
+  kubeBurst: {
+    doc: 'Requests allowed at once above the QPS.',
+    format: positiveInt, default: 40, env: 'TASKPOD_KUBE_BURST',
+  },
+  kubeTimeoutMs: {
+    doc: 'Timeout of one Kubernetes API request (milliseconds).',
+    format: positiveInt, default: 15_000, env: 'TASKPOD_KUBE_TIMEOUT_MS',
+  },
+  logTailLines: {
+    doc: 'Lines of a failed pod\'s log stored on the task.',
+    format: 'nat', default: 40, env: 'TASKPOD_LOG_TAIL_LINES',
+  },
+  listenHost: {
+    doc: 'Address of the dispatcher\'s /healthz, /readyz and /metrics.',
+    format: nonEmptyString, default: '0.0.0.0', env: 'TASKPOD_LISTEN_HOST',
+  },
+  port: {
+    doc: 'Port of /healthz, /readyz and /metrics; 0 picks a free one.',
+    format: 'port', default: 9090, env: 'TASKPOD_PORT',
+  },
 };
 
 function nonEmptyString(value: unknown): void {
   if (typeof value !== 'string' || value.trim() === '') throw new Error('must be a non-empty string');
+}
+
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
+function dnsLabel(value: unknown): void {
+  if (typeof value !== 'string' || value.length > 63 || !DNS_LABEL.test(value)) throw new Error('must be a DNS label (lowercase letters, digits and -, at most 63 characters)');
+}
+
+function dnsSubdomain(value: unknown): void {
+  if (typeof value !== 'string' || value.length > 253 || !value.split('.').every((part) => DNS_LABEL.test(part))) {
+    throw new Error('must be a Kubernetes object name (lowercase letters, digits, - and ., at most 253 characters)');
+  }
+}
+
+// <prefix>-<task_id>-<attempt> must stay a DNS label of at most 63 characters: leave room for
+// a 15-digit task id and a 4-digit attempt.
+function jobPrefix(value: unknown): void {
+  if (typeof value !== 'string' || value.length > 42 || !DNS_LABEL.test(value)) throw new Error('must be a DNS label of at most 42 characters');
+}
+
+function absolutePath(value: unknown): void {
+  if (typeof value !== 'string' || !value.startsWith('/')) throw new Error('must be an absolute path');
+}
+
+function jsonObject(value: unknown): void {
+  if (typeof value === 'object' && value !== null && !Array.isArray(value)) return;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(String(value));
+  } catch (err) {
+    throw new Error(`must be a JSON object (${(err as Error).message})`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error('must be a JSON object');
 }
 
 function positiveInt(value: unknown): void {
@@ -79,7 +246,24 @@ export type Config = {
   logLevel: string; logFormat: 'auto' | 'json' | 'pretty'; pluginDirs: string[]; worker: string;
   heartbeatMs: number; progressMs: number; defaultMaxAttempts: number; dbConnectTimeoutMs: number;
   commandAllow: string[];
+  executor: 'auto' | 'kubernetes' | 'local'; kubeconfig: string; kubeContext: string; namespace: string;
+  jobPrefix: string; image: string; imagePullPolicy: 'Always' | 'IfNotPresent' | 'Never'; imagePullSecrets: string[];
+  pvc: string; jobDataDir: string; databaseSecret: string; databaseSecretKey: string; taskServiceAccount: string;
+  jobTtlSeconds: number; jobBackoffLimit: number; jobDeadlineGraceSeconds: number; podTemplateFile: string;
+  /** Parsed from JSON: resources per task type. */
+  typeResources: Record<string, ResourceRequirements>;
+  kueueQueue: string; concurrency: number;
+  /** Parsed from JSON: per-type concurrency limits. */
+  typeConcurrency: Record<string, number>;
+  pollMs: number; reconcileMs: number; startDeadlineSeconds: number; staleSeconds: number;
+  retryBaseSeconds: number; retryMaxSeconds: number; kubeQps: number; kubeBurst: number; kubeTimeoutMs: number;
+  logTailLines: number; listenHost: string; port: number;
 };
+
+export interface ResourceRequirements {
+  requests?: Record<string, string>;
+  limits?: Record<string, string>;
+}
 
 export class ConfigError extends Error {
   constructor(message: string) {
@@ -99,10 +283,51 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
   } catch (err) {
     throw new ConfigError(describeValidationError(err as Error, env));
   }
-  const loaded = config.getProperties() as Config;
+  const loaded = config.getProperties() as unknown as Config;
   loaded.pluginDirs = loaded.pluginDirs.map((d) => d.trim()).filter(Boolean);
   loaded.commandAllow = loaded.commandAllow.map((d) => d.trim()).filter(Boolean);
+  loaded.imagePullSecrets = loaded.imagePullSecrets.map((d) => d.trim()).filter(Boolean);
+  loaded.typeResources = parseTypeResources(loaded.typeResources as unknown, env);
+  loaded.typeConcurrency = parseTypeConcurrency(loaded.typeConcurrency as unknown, env);
   return loaded;
+}
+
+const QUANTITY = /^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$/;
+
+function asObject(value: unknown): Record<string, unknown> {
+  return (typeof value === 'string' ? JSON.parse(value) : value) as Record<string, unknown>;
+}
+
+function parseTypeResources(value: unknown, env: NodeJS.ProcessEnv): Record<string, ResourceRequirements> {
+  const fail = (problem: string) => new ConfigError(`Invalid configuration: typeResources (env TASKPOD_TYPE_RESOURCES): ${problem}${env.TASKPOD_TYPE_RESOURCES !== undefined ? `: value was ${JSON.stringify(env.TASKPOD_TYPE_RESOURCES)}` : ''}`);
+  const out: Record<string, ResourceRequirements> = {};
+  for (const [type, resources] of Object.entries(asObject(value))) {
+    if (typeof resources !== 'object' || resources === null) throw fail(`${type} must be an object with requests and/or limits`);
+    const entry: ResourceRequirements = {};
+    for (const [kind, quantities] of Object.entries(resources as Record<string, unknown>)) {
+      if (kind !== 'requests' && kind !== 'limits') throw fail(`${type}.${kind} is not requests or limits`);
+      if (typeof quantities !== 'object' || quantities === null) throw fail(`${type}.${kind} must be an object`);
+      const checked: Record<string, string> = {};
+      for (const [name, quantity] of Object.entries(quantities as Record<string, unknown>)) {
+        if (!QUANTITY.test(String(quantity))) throw fail(`${type}.${kind}.${name} is not a Kubernetes quantity (${JSON.stringify(quantity)})`);
+        checked[name] = String(quantity);
+      }
+      entry[kind] = checked;
+    }
+    out[type] = entry;
+  }
+  return out;
+}
+
+function parseTypeConcurrency(value: unknown, env: NodeJS.ProcessEnv): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [type, limit] of Object.entries(asObject(value))) {
+    if (typeof limit !== 'number' || !Number.isInteger(limit) || limit < 0) {
+      throw new ConfigError(`Invalid configuration: typeConcurrency (env TASKPOD_TYPE_CONCURRENCY): ${type} must be a non-negative integer, got ${JSON.stringify(limit)}${env.TASKPOD_TYPE_CONCURRENCY !== undefined ? `: value was ${JSON.stringify(env.TASKPOD_TYPE_CONCURRENCY)}` : ''}`);
+    }
+    out[type] = limit;
+  }
+  return out;
 }
 
 // convict reports "key: message: value was X" per line; add the env var, and hide secret values.

@@ -30,6 +30,12 @@ export interface Task {
   finished_at: Date | null;
   heartbeat_at: Date | null;
   run_after: Date | null;
+  /** Jobs (or local runners) the dispatcher has launched for this task. */
+  launches: number;
+  /** Per-task Job resources: {requests: {...}, limits: {...}}. */
+  resources: { requests?: Record<string, string>; limits?: Record<string, string> } | null;
+  /** Tail of a failed pod's log, recorded with the failure reason. */
+  log_tail: string | null;
 }
 
 /** How a task is named on the command line: by task_id or by job_id. */
