@@ -14,6 +14,8 @@ function findPackageRoot(from: string): string {
 
 export const packageRoot = findPackageRoot(path.dirname(fileURLToPath(import.meta.url)));
 export const migrationsDir = path.join(packageRoot, 'src', 'db', 'migrations');
+/** The bundled CLI, which the local executor launches as `taskpod run --task-id N`. */
+export const cliPath = path.join(packageRoot, 'dist', 'taskpod.js');
 /** The built-in plugins, bundled: dist/plugins/<type>/index.js. */
 export const builtinPluginDir = path.join(packageRoot, 'dist', 'plugins');
 

@@ -32,6 +32,8 @@ export interface RunObservation {
   reason?: string;
   /** For starting: what blocks it ("ImagePullBackOff: ...", "Unschedulable: ..."), if anything. */
   blockedBy?: string;
+  /** Created suspended and not yet admitted (Kueue): no start deadline applies. */
+  suspended?: boolean;
   /** For failed: an infrastructure failure (eviction, disruption, database unreachable), worth retrying. */
   retryable?: boolean;
 }
