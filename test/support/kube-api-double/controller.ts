@@ -187,7 +187,20 @@ export class Cluster {
         }
         this.scheduleTtl(job, Date.now());
       }
-    } else if (!spec.suspend) {
+    } else if (spec.suspend) {
+      const sc = status.conditions?.find((c: Json) => c.type === 'Suspended');
+      if (!sc || sc.status !== 'True') {
+        status.conditions = (status.conditions ?? []).filter((c: Json) => c.type !== 'Suspended');
+        status.conditions.push({ type: 'Suspended', status: 'True', lastProbeTime: t, lastTransitionTime: t, reason: 'JobSuspended', message: 'Job suspended' });
+        this.recordEvent(job, 'Normal', 'Suspended', 'Job suspended', 'job-controller');
+      }
+    } else {
+      const sc = status.conditions?.find((c: Json) => c.type === 'Suspended' && c.status === 'True');
+      if (sc) {
+        Object.assign(sc, { status: 'False', lastProbeTime: t, lastTransitionTime: t, reason: 'JobResumed', message: 'Job resumed' });
+        this.recordEvent(job, 'Normal', 'Resumed', 'Job resumed', 'job-controller');
+        delete status.startTime; // Kubernetes resets startTime on resume
+      }
       if (!status.startTime) {
         status.startTime = t;
         if (spec.activeDeadlineSeconds !== undefined) {
