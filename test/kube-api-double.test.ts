@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { KubeApiDouble } from './support/kube-api-double.js';
+import { cliPath } from './support/paths.js';
 import { waitFor } from './support/wait.js';
 
 const NS = 'default';
@@ -17,7 +18,7 @@ let hostDir: string;
 beforeEach(async () => {
   hostDir = mkdtempSync(join(tmpdir(), 'kube-double-test-'));
   api = await new KubeApiDouble({
-    images: { 'node:20': { entrypoint: [process.execPath] } },
+    images: { 'node:20': { entrypoint: [process.execPath] }, 'taskpod:test': { entrypoint: [process.execPath, cliPath] } },
     volumes: { shared: hostDir },
     env: { FROM_OPTION: 'yes' },
     bookmarkIntervalMs: 100,
@@ -408,5 +409,53 @@ describe('the Job controller and the kubelet', () => {
     expect(api.job('sus-1')!.status.startTime).toBeUndefined();
     api.resumeJob('sus-1');
     expect(cond(await finished('sus-1'), 'Complete')).toBeTruthy();
+  });
+
+  it('Foreground deletion keeps the Job (deletionTimestamp) until its pods are gone; killPod reports 128+signo; pod delete honours gracePeriodSeconds', async () => {
+    await batch.createNamespacedJob({ namespace: NS, body: nodeJob('fg-1', 'setInterval(()=>{},1000)') });
+    await batch.createNamespacedJob({ namespace: NS, body: nodeJob('kill-1', 'setInterval(()=>{},1000)') });
+    await batch.createNamespacedJob({ namespace: NS, body: nodeJob('pd-1', "process.on('SIGTERM',()=>{});console.log('ready');setInterval(()=>{},1000)", (j) => {
+      j.spec!.template.spec!.terminationGracePeriodSeconds = 30;
+      j.spec!.backoffLimit = 1;
+    }) });
+    const running = (job: string): boolean => api.podsOfJob(job).some((p) => p.status.phase === 'Running');
+    await waitFor(() => running('fg-1') && running('kill-1') && api.podsOfJob('pd-1').some((p) => api.podLog(p.metadata.name) === 'ready\n'), 4000, 'all running');
+
+    const fg = await batch.deleteNamespacedJob({ name: 'fg-1', namespace: NS, propagationPolicy: 'Foreground' });
+    expect(fg).toBeTruthy();
+    await waitFor(() => !api.job('fg-1'), 4000, 'foreground deletion done');
+    expect(api.podsOfJob('fg-1')).toEqual([]);
+
+    api.killPod(api.podsOfJob('kill-1')[0].metadata.name, 'SIGKILL');
+    const killed = await finished('kill-1');
+    expect(cond(killed, 'Failed')?.reason).toBe('BackoffLimitExceeded');
+    expect(api.podsOfJob('kill-1')[0].status.containerStatuses[0].state.terminated).toMatchObject({ exitCode: 137, reason: 'Error' });
+
+    // The process ignores SIGTERM: only gracePeriodSeconds=0 (SIGKILL) ends it at once.
+    const pd = api.podsOfJob('pd-1')[0].metadata.name;
+    await core.deleteNamespacedPod({ name: pd, namespace: NS, gracePeriodSeconds: 0 });
+    await waitFor(() => !api.pod(pd), 4000, 'pod deleted');
+    // The Job controller counts a pod deleted under it as failed, and replaces it.
+    await waitFor(() => api.podsOfJob('pd-1').length === 1 && api.podsOfJob('pd-1')[0].metadata.name !== pd, 4000, 'replacement pod');
+    await waitFor(() => api.job('pd-1')?.status.failed === 1, 4000, 'failed counted');
+  });
+
+  it('runs the real taskpod CLI from the taskpod:test image; latency and 503/422 faults apply', async () => {
+    api.latencyMs = 50;
+    api.failNext(1, 503, { path: /\/jobs$/ });
+    api.failNext(1, 422, { method: 'POST' });
+    expect((await apiError(batch.listNamespacedJob({ namespace: NS }))).code).toBe(503);
+    const job = (j: k8s.V1Job): k8s.V1Job => {
+      j.spec!.template.spec!.containers[0] = { name: 'main', image: 'taskpod:test', args: ['--version'] };
+      return j;
+    };
+    expect((await apiError(batch.createNamespacedJob({ namespace: NS, body: nodeJob('cli-1', '', job) }))).code).toBe(422);
+    const t0 = Date.now();
+    await batch.createNamespacedJob({ namespace: NS, body: nodeJob('cli-1', '', job) });
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(45);
+    api.latencyMs = 0;
+    expect(cond(await finished('cli-1'), 'Complete')).toBeTruthy();
+    expect(api.podLog(api.podsOfJob('cli-1')[0].metadata.name)).toMatch(/^\d+\.\d+\.\d+\n$/);
+    expect(api.requests.filter((r) => r.path.endsWith('/jobs')).map((r) => r.status)).toEqual([503, 422, 201]);
   });
 });

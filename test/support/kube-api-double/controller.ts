@@ -45,6 +45,8 @@ export class Cluster {
   private readonly verdicts = new Map<string, FailureVerdict>();
   private readonly lastFailure = new Map<string, number>();
   private readonly pending = new Set<string>();
+  /** Pods of Jobs that ended (Succeeded/Failed, or deleted before that: counted as Failed), by pod uid. */
+  private readonly terminal = new Map<string, { jobUid: string; pod: KObj }>();
   private stopped = false;
 
   constructor(private readonly store: Store, readonly opts: KubeletOptions) {
@@ -70,12 +72,25 @@ export class Cluster {
   private onChange(resource: string, type: string, obj: KObj, old: KObj | undefined): void {
     if (this.stopped) return;
     if (resource === 'jobs') {
-      if (type === 'DELETED') this.clearJobTimers(obj.metadata.uid!);
+      if (type === 'DELETED') {
+        this.clearJobTimers(obj.metadata.uid!);
+        for (const [k, t] of this.terminal) if (t.jobUid === obj.metadata.uid) this.terminal.delete(k);
+      }
       else this.kick(obj.metadata.namespace!, obj.metadata.name);
     } else if (resource === 'pods') {
       if (type === 'ADDED') setImmediate(() => this.startPod(obj));
       if (type === 'DELETED') this.cleanupPod(obj.metadata.uid!);
       const owner = obj.metadata.ownerReferences?.find((r: Json) => r.kind === 'Job' && r.controller);
+      const isTerminal = (p: KObj | undefined): boolean => p?.status?.phase === 'Succeeded' || p?.status?.phase === 'Failed';
+      if (owner && !this.terminal.has(obj.metadata.uid!)) {
+        if (isTerminal(obj)) this.terminal.set(obj.metadata.uid!, { jobUid: owner.uid, pod: clone(obj) });
+        else if (type === 'DELETED') {
+          // With job tracking finalizers, a pod deleted before it ended counts as failed.
+          const snap = clone(obj);
+          snap.status = { ...(snap.status ?? {}), phase: 'Failed' };
+          this.terminal.set(obj.metadata.uid!, { jobUid: owner.uid, pod: snap });
+        }
+      }
       const prevPhase = old?.status?.phase;
       if (owner && (type !== 'MODIFIED' || prevPhase !== obj.status?.phase || JSON.stringify(old?.status) !== JSON.stringify(obj.status))) {
         this.kick(obj.metadata.namespace!, owner.name);
@@ -136,8 +151,9 @@ export class Cluster {
 
     const active = pods.filter((p) => !p.metadata.deletionTimestamp && (p.status?.phase === 'Pending' || p.status?.phase === 'Running' || !p.status?.phase));
     const terminating = pods.filter((p) => p.metadata.deletionTimestamp && p.status?.phase !== 'Succeeded' && p.status?.phase !== 'Failed');
-    const succeeded = pods.filter((p) => p.status?.phase === 'Succeeded');
-    const failedPods = pods.filter((p) => p.status?.phase === 'Failed');
+    const ended = [...this.terminal.values()].filter((t) => t.jobUid === job.metadata.uid).map((t) => t.pod);
+    const succeeded = ended.filter((p) => p.status?.phase === 'Succeeded');
+    const failedPods = ended.filter((p) => p.status?.phase === 'Failed');
 
     let failureTarget: { reason: string; message: string } | undefined;
     const ft = conds.find((c) => c.type === 'FailureTarget' && c.status === 'True');
