@@ -61,9 +61,10 @@ export async function dispatchCommand(flags: DispatchFlags): Promise<number> {
   const server = await startStatusServer(
     { healthy: () => dispatcher.healthy, ready: () => dispatcher.ready() },
     metrics.registry, config.listenHost, config.port);
+  // process.on, not once: execa's exit hook re-raises a signal that finds no other listener.
   const stopped = new Promise<NodeJS.Signals>((resolve) => {
-    process.once('SIGTERM', () => resolve('SIGTERM'));
-    process.once('SIGINT', () => resolve('SIGINT'));
+    process.on('SIGTERM', () => resolve('SIGTERM'));
+    process.on('SIGINT', () => resolve('SIGINT'));
   });
   await dispatcher.start();
   logger.info({ executor: kind, namespace: kind === 'kubernetes' ? config.namespace : undefined, port: server.port, schema: config.schema },

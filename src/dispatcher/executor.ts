@@ -40,6 +40,11 @@ export interface RunObservation {
 
 export interface Executor {
   readonly kind: 'kubernetes' | 'local';
+  /**
+   * True when observe() sees what every dispatcher replica launched (Jobs in the API server);
+   * false when it sees only this process's own runs (local child processes).
+   */
+  readonly sharedView: boolean;
   /** Starts watching; onChange is called (often, cheaply) whenever something may have changed. */
   start(onChange: () => void): Promise<void>;
   /** Creates the Job or process; 'exists' when one by that name is already there. Throws LaunchRejected. */

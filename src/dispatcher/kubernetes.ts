@@ -49,6 +49,7 @@ export function loadKubeConfig(config: Config, env: NodeJS.ProcessEnv = process.
 }
 
 export class KubernetesExecutor implements Executor {
+  readonly sharedView = true;
   readonly kind = 'kubernetes';
   private readonly batch: k8s.BatchV1Api;
   private readonly core: k8s.CoreV1Api;

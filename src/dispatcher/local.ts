@@ -35,6 +35,7 @@ export interface LocalExecutorOptions {
 }
 
 export class LocalExecutor implements Executor {
+  readonly sharedView = false;
   readonly kind = 'local';
   private readonly runs = new Map<string, LocalRun>();
   private onChange: () => void = () => undefined;

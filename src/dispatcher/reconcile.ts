@@ -45,7 +45,10 @@ export async function reconcile(deps: ReconcileDeps, fresh: boolean): Promise<vo
     if (observedByName.has(task.k8s_job_name) || deps.isLaunching(task.k8s_job_name)) continue;
     // Claimed before this pass started and still without a Job: its create was lost (API down,
     // dispatcher killed mid-launch, Job deleted by hand). The same name makes a retry safe.
-    if (task.queued_at && task.queued_at < observedFrom) {
+    // A local executor sees only its own runs: another replica's may be starting, so wait
+    // the start deadline before launching it here (the runner's lock keeps it to one run anyway).
+    const launchedBefore = executor.sharedView ? observedFrom : new Date(observedFrom.getTime() - deps.config.startDeadlineSeconds * 1000);
+    if (task.queued_at && task.queued_at < launchedBefore) {
       deps.logger.warn({ taskId: task.id, job: task.k8s_job_name }, `Task ${task.id} is queued but Job ${task.k8s_job_name} does not exist; launching it again`);
       await deps.relaunch(task);
     }

@@ -87,7 +87,7 @@ export class TaskStore {
   async claim(limits: ClaimLimits): Promise<Task[]> {
     return this.transaction(async (db) => {
       await db.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`taskpod-claim:${this.schema}`]);
-      const { rows } = await db.query<Task>(
+      const claimRound = (batch: number) => db.query<Task>(
         `WITH active AS (
            SELECT task_type, count(*)::int AS n FROM ${this.t}
             WHERE status IN ('queued', 'running') GROUP BY task_type
@@ -115,7 +115,15 @@ export class TaskStore {
                 k8s_job_name = $3 || '-' || t.id || '-' || (t.launches + 1), worker = NULL
            FROM chosen WHERE t.id = chosen.id
          RETURNING t.*`,
-        [limits.total, JSON.stringify(limits.perType), limits.jobPrefix, limits.batch]);
+        [limits.total, JSON.stringify(limits.perType), limits.jobPrefix, batch]);
+      // A round scans a bounded window by priority; when a type fills up inside it, the next round
+      // (which skips full types) reaches the other types' tasks behind it.
+      const rows: Task[] = [];
+      for (let round = 0; round < 8 && rows.length < limits.batch; round++) {
+        const { rows: claimed } = await claimRound(limits.batch - rows.length);
+        if (!claimed.length) break;
+        rows.push(...claimed);
+      }
       return rows.sort((a, b) => b.priority - a.priority || a.id - b.id);
     });
   }
