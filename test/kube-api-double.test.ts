@@ -182,6 +182,15 @@ describe('watch through makeInformer', () => {
       api.dropWatches();
       await batch.createNamespacedJob({ namespace: NS, body: nodeJob('w-2', '', suspended) });
       await expectNames(['w-2']);
+      const errorsAfterAbrupt = errors.length;
+      expect(errorsAfterAbrupt).toBeGreaterThanOrEqual(1);
+      // A graceful end (like timeoutSeconds) is resumed by the informer without an error.
+      api.dropWatches('graceful');
+      await batch.createNamespacedJob({ namespace: NS, body: nodeJob('w-2b', '', suspended) });
+      await expectNames(['w-2', 'w-2b']);
+      await batch.deleteNamespacedJob({ name: 'w-2b', namespace: NS, propagationPolicy: 'Background' });
+      await expectNames(['w-2']);
+      expect(errors.length).toBe(errorsAfterAbrupt);
       const watchesBefore = api.requests.filter((r) => r.watch).length;
       expect(watchesBefore).toBeGreaterThanOrEqual(2);
 

@@ -138,9 +138,13 @@ export class KubeApiDouble {
 
   clearFaults(): void { this.faults = []; }
 
-  /** Closes every open watch stream abruptly (socket destroyed). */
-  dropWatches(): void {
-    for (const w of [...this.watches]) { w.res.destroy(); w.end(); }
+  /**
+   * Closes every open watch stream: 'abrupt' (default) destroys the socket mid-stream, which
+   * client-node reports as an error (its informer then stops until restarted); 'graceful' ends
+   * the response, as the API server does at timeoutSeconds (the informer resumes by itself).
+   */
+  dropWatches(mode: 'abrupt' | 'graceful' = 'abrupt'): void {
+    for (const w of [...this.watches]) { if (mode === 'abrupt') w.res.destroy(); w.end(); }
   }
 
   /** Forgets the watch history: open watches get an ERROR 410 Expired and end; resuming from any earlier resourceVersion gets 410 too. */
