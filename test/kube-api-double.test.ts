@@ -467,4 +467,10 @@ describe('the Job controller and the kubelet', () => {
     expect(api.podLog(api.podsOfJob('cli-1')[0].metadata.name)).toMatch(/^\d+\.\d+\.\d+\n$/);
     expect(api.requests.filter((r) => r.path.endsWith('/jobs')).map((r) => r.status)).toEqual([503, 422, 201]);
   });
+
+  it('ends the pod when its main process exits even if a child process still holds stdout', async () => {
+    const script = `require('child_process').spawn(process.execPath,['-e','setInterval(()=>{},1000)'],{stdio:'inherit'});setTimeout(()=>process.exit(0),50)`;
+    await batch.createNamespacedJob({ namespace: NS, body: nodeJob('grand-1', script) });
+    expect(cond(await finished('grand-1'), 'Complete')).toBeTruthy();
+  });
 });

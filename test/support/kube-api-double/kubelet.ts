@@ -209,7 +209,8 @@ export class Kubelet {
     this.recordEvent(p0, 'Normal', 'Created', `Created container ${c.name}`);
     let child: ChildProcess;
     try {
-      child = spawn(argv[0], argv.slice(1), { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+      // Its own process group: signals go to every process of the "container", like a PID namespace.
+      child = spawn(argv[0], argv.slice(1), { cwd, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     } catch (e) {
       this.finish(r, 128, 'StartError', String(e));
       return;
@@ -223,6 +224,9 @@ export class Kubelet {
     child.stderr!.on('data', onData);
     let spawnError: Error | undefined;
     child.on('error', (e) => { spawnError = e; });
+    // When the main process ends, the container ends: what it left behind is killed, so that
+    // its stdout/stderr close.
+    child.on('exit', () => { try { process.kill(-child.pid!, 'SIGKILL'); } catch { /* group gone */ } });
     child.on('close', (code, signal) => {
       if (spawnError && code === null && signal === null) { this.finish(r, 128, 'StartError', `failed to create containerd task: exec: "${argv[0]}": ${spawnError.message}`); return; }
       const exitCode = code ?? 128 + (signal ? osConstants.signals[signal] ?? 9 : 9);
@@ -253,7 +257,7 @@ export class Kubelet {
           if (rss !== undefined && rss > limit) {
             r.oomKilled = true;
             clearInterval(iv);
-            child.kill('SIGKILL');
+            signalGroup(child, 'SIGKILL');
           }
         }, this.opts.memoryPollMs);
         r.timers.push(iv as unknown as NodeJS.Timeout);
@@ -297,7 +301,7 @@ export class Kubelet {
     const r = this.runtime.get(uid);
     if (!r) return;
     for (const t of r.timers) clearTimeout(t);
-    if (r.child && !r.exited) r.child.kill('SIGKILL');
+    if (r.child && !r.exited) signalGroup(r.child, 'SIGKILL');
     for (const d of r.tempDirs) rmSync(d, { recursive: true, force: true });
     this.runtime.delete(uid);
   }
@@ -323,9 +327,9 @@ export class Kubelet {
 
   private terminate(r: Running, graceSeconds: number): void {
     if (!r.child || r.exited) return;
-    if (graceSeconds <= 0) { r.child.kill('SIGKILL'); return; }
-    r.child.kill('SIGTERM');
-    r.timers.push(setTimeout(() => { if (!r.exited) r.child!.kill('SIGKILL'); }, graceSeconds * 1000));
+    if (graceSeconds <= 0) { signalGroup(r.child, 'SIGKILL'); return; }
+    signalGroup(r.child, 'SIGTERM');
+    r.timers.push(setTimeout(() => { if (!r.exited) signalGroup(r.child!, 'SIGKILL'); }, graceSeconds * 1000));
   }
 
   evictPod(ns: string, name: string): void {
@@ -342,7 +346,7 @@ export class Kubelet {
     const pod = this.store.get('pods', ns, name);
     const r = pod && this.runtime.get(pod.metadata.uid!);
     if (!r?.child || r.exited) throw new Error(`pod ${ns}/${name} has no running process`);
-    r.child.kill(signal);
+    signalGroup(r.child, signal);
   }
 
   /** The log of a pod, or an error message (404/400) for the API. */
@@ -372,7 +376,7 @@ export class Kubelet {
       for (const t of r.timers) clearTimeout(t);
       if (r.child && !r.exited && r.child.exitCode === null && r.child.signalCode === null) {
         waits.push(new Promise((res) => { r.child!.once('exit', () => res()); setTimeout(res, 2000); }));
-        r.child.kill('SIGKILL');
+        signalGroup(r.child, 'SIGKILL');
       }
     }
     await Promise.all(waits);
@@ -387,4 +391,12 @@ export function secretData(s: KObj | undefined): Record<string, string> {
   for (const [k, v] of Object.entries((s.data ?? {}) as Record<string, string>)) out[k] = Buffer.from(v, 'base64').toString('utf8');
   for (const [k, v] of Object.entries((s.stringData ?? {}) as Record<string, string>)) out[k] = v;
   return out;
+}
+
+/** Signals the process group of a pod's main process (falling back to the process alone). */
+function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+  try {
+    if (child.pid) { process.kill(-child.pid, signal); return; }
+  } catch { /* no group */ }
+  try { child.kill(signal); } catch { /* gone */ }
 }
