@@ -49,7 +49,7 @@ export class Dispatcher {
     this.every(config.pollMs, () => this.wake());
     this.every(config.reconcileMs, () => void this.reconcile(true, 'interval'));
     this.wake();
-    await this.reconcile(true, 'interval');
+    void this.reconcile(true, 'interval');
   }
 
   /** One pass: claim and launch until nothing is claimable, reconcile, and return. */

@@ -87,13 +87,15 @@ export class KubernetesExecutor implements Executor {
     informer.on(k8s.ADD, () => onChange());
     informer.on(k8s.UPDATE, () => onChange());
     informer.on(k8s.DELETE, () => onChange());
-    informer.on(k8s.ERROR, (err) => {
+    // client-node's informer stops for good when its watch breaks or its list fails: restart it.
+    const restart = (err: unknown) => {
       if (this.stopped) return;
       this.options.logger.warn({ err: describeApiError(err) }, `Watch of ${kind} stopped; restarting it (the periodic compare covers the gap)`);
-      setTimeout(() => { if (!this.stopped) void informer.start().catch(() => undefined); }, INFORMER_RESTART_MS).unref();
-    });
-    // A cluster that is down at start-up must not stop the dispatcher: the error handler restarts it.
-    await informer.start().catch(() => undefined);
+      setTimeout(() => { if (!this.stopped) void informer.start().catch(restart); }, INFORMER_RESTART_MS).unref();
+    };
+    informer.on(k8s.ERROR, restart);
+    // Not awaited: a cluster that is down at start-up must not hold the dispatcher up.
+    void informer.start().catch(restart);
   }
 
   async launch({ task, attempt, name }: LaunchSpec): Promise<'created' | 'exists'> {
@@ -195,13 +197,15 @@ export class KubernetesExecutor implements Executor {
     const timeoutMs = this.options.config.kubeTimeoutMs;
     for (let tries = 1; ; tries++) {
       await this.limiter.take();
-      const options: k8s.ConfigurationOptions = {
+      // client-node 1.4.0 applies per-call middleware unwrapped: it must return its Observable,
+      // although the typings ask for promises.
+      const options = {
         middleware: [{
-          pre: async (context: k8s.RequestContext) => {
+          pre: (context: k8s.RequestContext) => {
             context.setSignal(AbortSignal.timeout(timeoutMs));
-            return context;
+            return new k8s.Observable(Promise.resolve(context));
           },
-          post: async (response: k8s.ResponseContext) => response,
+          post: (response: k8s.ResponseContext) => new k8s.Observable(Promise.resolve(response)),
         }],
         middlewareMergeStrategy: 'append',
       } as unknown as k8s.ConfigurationOptions;
@@ -211,7 +215,8 @@ export class KubernetesExecutor implements Executor {
         return result;
       } catch (err) {
         const code = statusCode(err);
-        if (code) this.lastAnswer = Date.now();
+        // A 4xx is an answer from a working API server; 429, 5xx and silence are not.
+        if (code && code < 500 && code !== 429) this.lastAnswer = Date.now();
         if (code !== 404 && code !== 409) this.options.metrics.apiErrors.inc({ verb, code: String(code ?? 0) });
         if ((code !== undefined && PERMANENT.has(code)) || !retry || tries >= MAX_TRIES || this.stopped) throw err;
         const delay = retryDelayMs(tries, retryAfterSeconds(err));
