@@ -31,6 +31,7 @@ export interface KubernetesExecutorOptions {
 /** KubeConfig from TASKPOD_KUBECONFIG, else in-cluster, else $KUBECONFIG / ~/.kube/config. */
 export function loadKubeConfig(config: Config, env: NodeJS.ProcessEnv = process.env): k8s.KubeConfig {
   const kc = new k8s.KubeConfig();
+  reuseConnections(kc);
   try {
     if (config.kubeconfig) {
       if (!existsSync(config.kubeconfig)) throw new Error(`${config.kubeconfig} does not exist`);
@@ -46,6 +47,26 @@ export function loadKubeConfig(config: Config, env: NodeJS.ProcessEnv = process.
     throw new ConfigError(`Invalid configuration: kubeconfig (env TASKPOD_KUBECONFIG): ${(err as Error).message}`);
   }
   return kc;
+}
+
+/**
+ * client-node 1.4.0 builds a new agent, so a new TCP (and TLS) connection, for every request.
+ * Keep one keep-alive agent per set of TLS options instead (new certificates get a new agent).
+ */
+function reuseConnections(kc: k8s.KubeConfig): void {
+  type CreateAgent = (cluster: k8s.Cluster | null, options: Record<string, unknown>) => unknown;
+  const target = kc as unknown as { createAgent: CreateAgent };
+  const create = target.createAgent.bind(kc);
+  const agents = new Map<string, unknown>();
+  target.createAgent = (cluster, options) => {
+    const key = JSON.stringify([cluster?.server, cluster?.proxyUrl, options], (_k, v: unknown) => (Buffer.isBuffer(v) ? v.toString('base64') : v));
+    let agent = agents.get(key);
+    if (!agent) {
+      agent = create(cluster, { ...options, keepAlive: true });
+      agents.set(key, agent);
+    }
+    return agent;
+  };
 }
 
 export class KubernetesExecutor implements Executor {

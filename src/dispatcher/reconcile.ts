@@ -40,7 +40,8 @@ export async function reconcile(deps: ReconcileDeps, fresh: boolean): Promise<vo
   for (const run of observed) {
     await settleRun(deps, run, taskById.get(run.taskId));
   }
-  for (const task of tasks) {
+  // Watch caches lag behind create answers: only a fresh list may say a Job is missing.
+  for (const task of fresh ? tasks : []) {
     if (task.status !== 'queued' || !task.k8s_job_name) continue;
     if (observedByName.has(task.k8s_job_name) || deps.isLaunching(task.k8s_job_name)) continue;
     // Claimed before this pass started and still without a Job: its create was lost (API down,
@@ -63,7 +64,8 @@ async function settleRun(deps: ReconcileDeps, run: RunObservation, task: Task | 
   const current = task && !FINAL.includes(task.status) && task.k8s_job_name === run.name;
 
   if (!current) {
-    if (active && shouldDeleteOrphan(task)) {
+    // A cancelled task's Job goes whatever its state: that is what cancelling asks for.
+    if ((active && shouldDeleteOrphan(task)) || task?.status === 'cancelled') {
       const why = !task ? 'its task no longer exists'
         : task.status === 'cancelled' ? 'its task was cancelled'
           : FINAL.includes(task.status) ? `its task is ${task.status}`

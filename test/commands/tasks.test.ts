@@ -162,10 +162,10 @@ describe('set-up commands', () => {
     const schema = `${db.schema}_m`;
     const results = await Promise.all(Array.from({ length: 4 }, () => cli(['migrate'], { TASKPOD_SCHEMA: schema })));
     expect(results.map((r) => r.exitCode)).toEqual([0, 0, 0, 0]);
-    expect(results.filter((r) => r.stdout.startsWith('Applied 1 migration(s)'))).toHaveLength(1);
+    expect(results.filter((r) => r.stdout.startsWith('Applied 2 migration(s)'))).toHaveLength(1);
     expect(results.filter((r) => r.stdout === `Schema ${schema} is up to date`)).toHaveLength(3);
     const { rows } = await db.client.query(`SELECT id, name FROM "${schema}".migrations`);
-    expect(rows).toEqual([{ id: 1, name: '001_tasks' }]);
+    expect(rows).toEqual([{ id: 1, name: '001_tasks' }, { id: 2, name: '002_dispatcher' }]);
     await db.client.query(`DROP SCHEMA "${schema}" CASCADE`);
   });
 

@@ -228,12 +228,17 @@ describe('dispatch --executor kubernetes', () => {
 
   it('a suspended (Kueue) Job is not timed out while it waits for admission, and runs once admitted', async () => {
     const double = await cluster();
-    await dispatcher({ TASKPOD_KUEUE_QUEUE: 'team-a', TASKPOD_START_DEADLINE_SECONDS: '1' });
+    const d = await dispatcher({ TASKPOD_KUEUE_QUEUE: 'team-a', TASKPOD_START_DEADLINE_SECONDS: '1' });
     const t = await submit('echo', { message: 'queued in kueue' });
     const name = `taskpod-${t.id}-1`;
     await waitFor(() => double.job(name) !== undefined, 10_000, 'Job created');
-    expect(double.job(name)!.metadata.labels['kueue.x-k8s.io/queue-name']).toBe('team-a');
-    await new Promise((r) => setTimeout(r, 2000)); // longer than the start deadline, on purpose
+    expect(double.job(name)!.metadata.labels?.['kueue.x-k8s.io/queue-name']).toBe('team-a');
+    // Let the start deadline pass, then see several reconcile passes leave the task alone.
+    const reconciles = async () => Number((await d.get('/metrics')).body.match(/taskpod_reconciles_total\{trigger="interval",result="ok"\} (\d+)/)?.[1] ?? 0);
+    const deadlinePassed = Date.now() + 1_000;
+    await waitFor(() => Date.now() > deadlinePassed, 5_000, 'start deadline passed');
+    const seen = await reconciles();
+    await waitFor(async () => (await reconciles()) >= seen + 3, 10_000, 'three more reconcile passes');
     expect((await task(t.id)).status).toBe('queued');
     double.resumeJob(name);
     await finished(t.id, 'completed');
