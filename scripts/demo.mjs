@@ -1,5 +1,6 @@
-// `npm run demo`: the README's first command. Submits a seq_toolkit task, runs it with the
-// runner, and prints the result, on the embedded PostgreSQL unless DATABASE_URL is set.
+// `npm run demo`: the README's first command. Submits a seq_toolkit task, runs the dispatcher
+// once (its local executor launches the runner as a child process, as it would a Kubernetes
+// Job), and prints the result, on the embedded PostgreSQL unless DATABASE_URL is set.
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,7 +14,7 @@ const taskpod = (...args) => {
 const params = { operation: 'translate', sequence: 'ATGGCCATTGTAATGGGCCGCTGAAAGGGTGCCCGATAG' };
 const submitted = JSON.parse(taskpod('submit', 'seq_toolkit', '--params', JSON.stringify(params), '--json'));
 console.log(JSON.stringify(submitted));
-taskpod('run', '--task-id', String(submitted.task_id));
+taskpod('dispatch', '--executor', 'local', '--once');
 const shown = JSON.parse(taskpod('show', String(submitted.task_id), '--json'));
 console.log(JSON.stringify({ task_id: shown.id, status: shown.status, attempts: shown.attempts, output: shown.output }, null, 2));
 if (shown.status !== 'completed') process.exit(1);

@@ -50,6 +50,7 @@ function buildProgram(onExitCode: (code: number) => void): Command {
     .option('--max-attempts <n>', 'attempts allowed (default TASKPOD_MAX_ATTEMPTS)')
     .option('--timeout <seconds>', 'time limit for one attempt')
     .option('--priority <n>', 'higher runs first (default 0)')
+    .option('--resources <json>', 'Job resources for this task, e.g. \'{"limits":{"memory":"2Gi"}}\' (over the plugin\'s and TASKPOD_TYPE_RESOURCES)')
     .option('--json', 'print {"task_id": N, "job_id": "..."}')
     .action(act(async (type, flags) => (await import('./commands/tasks.js')).submitCommand(type, flags)));
 

@@ -298,23 +298,34 @@ function asObject(value: unknown): Record<string, unknown> {
   return (typeof value === 'string' ? JSON.parse(value) : value) as Record<string, unknown>;
 }
 
+/** Checks {"requests": {...}, "limits": {...}} of Kubernetes quantities; the error says what is wrong. */
+export function checkResources(resources: unknown, where: string): ResourceRequirements {
+  if (typeof resources !== 'object' || resources === null || Array.isArray(resources)) {
+    throw new Error(`${where} must be an object with requests and/or limits`);
+  }
+  const entry: ResourceRequirements = {};
+  for (const [kind, quantities] of Object.entries(resources as Record<string, unknown>)) {
+    if (kind !== 'requests' && kind !== 'limits') throw new Error(`${where}.${kind} is not requests or limits`);
+    if (typeof quantities !== 'object' || quantities === null || Array.isArray(quantities)) throw new Error(`${where}.${kind} must be an object`);
+    const checked: Record<string, string> = {};
+    for (const [name, quantity] of Object.entries(quantities as Record<string, unknown>)) {
+      if (!QUANTITY.test(String(quantity))) throw new Error(`${where}.${kind}.${name} is not a Kubernetes quantity (${JSON.stringify(quantity)})`);
+      checked[name] = String(quantity);
+    }
+    entry[kind] = checked;
+  }
+  return entry;
+}
+
 function parseTypeResources(value: unknown, env: NodeJS.ProcessEnv): Record<string, ResourceRequirements> {
-  const fail = (problem: string) => new ConfigError(`Invalid configuration: typeResources (env TASKPOD_TYPE_RESOURCES): ${problem}${env.TASKPOD_TYPE_RESOURCES !== undefined ? `: value was ${JSON.stringify(env.TASKPOD_TYPE_RESOURCES)}` : ''}`);
   const out: Record<string, ResourceRequirements> = {};
   for (const [type, resources] of Object.entries(asObject(value))) {
-    if (typeof resources !== 'object' || resources === null) throw fail(`${type} must be an object with requests and/or limits`);
-    const entry: ResourceRequirements = {};
-    for (const [kind, quantities] of Object.entries(resources as Record<string, unknown>)) {
-      if (kind !== 'requests' && kind !== 'limits') throw fail(`${type}.${kind} is not requests or limits`);
-      if (typeof quantities !== 'object' || quantities === null) throw fail(`${type}.${kind} must be an object`);
-      const checked: Record<string, string> = {};
-      for (const [name, quantity] of Object.entries(quantities as Record<string, unknown>)) {
-        if (!QUANTITY.test(String(quantity))) throw fail(`${type}.${kind}.${name} is not a Kubernetes quantity (${JSON.stringify(quantity)})`);
-        checked[name] = String(quantity);
-      }
-      entry[kind] = checked;
+    try {
+      out[type] = checkResources(resources, type);
+    } catch (err) {
+      const shown = env.TASKPOD_TYPE_RESOURCES !== undefined ? `: value was ${JSON.stringify(env.TASKPOD_TYPE_RESOURCES)}` : '';
+      throw new ConfigError(`Invalid configuration: typeResources (env TASKPOD_TYPE_RESOURCES): ${(err as Error).message}${shown}`);
     }
-    out[type] = entry;
   }
   return out;
 }

@@ -33,7 +33,9 @@ export async function dispatchCommand(flags: DispatchFlags): Promise<number> {
     process.stderr.write(`ERROR: the taskpod tables in schema ${config.schema} are missing or out of date: run \`taskpod migrate\` first\n`);
     return 1;
   }
-  const pool = createPool(await resolveDatabaseUrl(config), config, 8);
+  // The context's own connection was only needed for the check (and the embedded set-up).
+  await ctx.close();
+  const pool = createPool(await resolveDatabaseUrl(config), config, 8, 'taskpod dispatch (pool)');
   pool.on('error', (err) => logger.warn({ err: describeDbError(err) }, 'Idle database connection failed'));
   const metrics = new DispatcherMetrics(new TaskStore(pool, config.schema));
   const executor: Executor = kind === 'local'
@@ -43,10 +45,7 @@ export async function dispatchCommand(flags: DispatchFlags): Promise<number> {
     config, logger, pool, executor, metrics,
     connectListener: () => connectClient(config, 'taskpod dispatch (listen)'),
   });
-  const closeAll = async () => {
-    await pool.end().catch(() => undefined);
-    await ctx.close();
-  };
+  const closeAll = () => pool.end().catch(() => undefined);
 
   if (flags.once) {
     try {

@@ -4,10 +4,11 @@ import { openContext, type Context } from '../context.js';
 import { validateParams } from '../plugins.js';
 import { BusinessError, STATUSES, TaskNotFoundError, UsageError, parseTaskRef, type Status, type Task } from '../tasks/model.js';
 import { InputError } from '../storage.js';
+import { checkResources } from '../config.js';
 
 export interface SubmitFlags {
   params?: string; paramsFile?: string; inputFile?: string; attach?: string[];
-  maxAttempts?: string; timeout?: string; priority?: string; json?: boolean;
+  maxAttempts?: string; timeout?: string; priority?: string; resources?: string; json?: boolean;
 }
 
 function intFlag(value: string | undefined, flag: string, min: number): number | undefined {
@@ -36,6 +37,21 @@ async function readJsonFile(file: string, flag: string): Promise<{ text: string;
   return { text, value: parseJson(text, file) };
 }
 
+/** --resources '{"limits":{"memory":"2Gi"}}': the task's Job resources, over the plugin's and the type's. */
+function resourcesFlag(text: string): Task['resources'] {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    throw new UsageError(`--resources must be JSON: ${(err as Error).message}`);
+  }
+  try {
+    return checkResources(value, '--resources');
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+}
+
 /** Inserts the task and writes its files in one transaction, so no runner sees a task without its input. */
 export async function submitCommand(taskType: string, flags: SubmitFlags, out = process.stdout): Promise<number> {
   const sources = [flags.params, flags.paramsFile, flags.inputFile].filter((v) => v !== undefined);
@@ -43,6 +59,7 @@ export async function submitCommand(taskType: string, flags: SubmitFlags, out = 
   const maxAttempts = intFlag(flags.maxAttempts, '--max-attempts', 1);
   const timeoutSeconds = intFlag(flags.timeout, '--timeout', 1);
   const priority = intFlag(flags.priority, '--priority', Number.MIN_SAFE_INTEGER);
+  const resources = flags.resources === undefined ? undefined : resourcesFlag(flags.resources);
 
   let params: unknown = null;
   let inputText: string | undefined;
@@ -61,7 +78,7 @@ export async function submitCommand(taskType: string, flags: SubmitFlags, out = 
     const task = await inTransaction(ctx, async () => {
       const inserted = await ctx.store.insert({
         taskType, params: inputText === undefined ? params : null,
-        maxAttempts: maxAttempts ?? ctx.config.defaultMaxAttempts, priority, timeoutSeconds,
+        maxAttempts: maxAttempts ?? ctx.config.defaultMaxAttempts, priority, timeoutSeconds, resources,
       });
       try {
         if (inputText !== undefined) await ctx.files.writeInput(inserted.job_id, inputText);

@@ -42,8 +42,29 @@ export async function connectClient(config: Config, applicationName = 'taskpod')
   return client;
 }
 
-export function createPool(connectionString: string, config: Config, max = 10): pg.Pool {
-  return new pg.Pool({ connectionString, types, max, connectionTimeoutMillis: config.dbConnectTimeoutMs });
+export function createPool(connectionString: string, config: Config, max = 10, applicationName = 'taskpod'): pg.Pool {
+  return new pg.Pool({ connectionString, types, max, connectionTimeoutMillis: config.dbConnectTimeoutMs, application_name: applicationName });
+}
+
+/**
+ * Runs work on a client checked out of the pool. A checked-out client that loses its connection
+ * emits 'error' with no pool listener attached, which would crash the process: listen while it
+ * is out, and hand a broken client back as broken so the pool drops it.
+ */
+export async function withPoolClient<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  let broken: Error | undefined;
+  const onError = (err: Error) => { broken = err; };
+  client.on('error', onError);
+  try {
+    return await work(client);
+  } catch (err) {
+    if (isConnectionError(err)) broken = err as Error;
+    throw err;
+  } finally {
+    client.off('error', onError);
+    client.release(broken);
+  }
 }
 
 /** True for errors that mean the server is unreachable or went away (not a bad query). */

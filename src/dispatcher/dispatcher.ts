@@ -5,7 +5,7 @@ import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import { TaskStore } from '../tasks/store.js';
 import type { Task } from '../tasks/model.js';
-import { describeDbError } from '../db/pool.js';
+import { describeDbError, withPoolClient } from '../db/pool.js';
 import { LaunchRejected, type Executor } from './executor.js';
 import type { DispatcherMetrics } from './metrics.js';
 import { reconcile as reconcilePass } from './reconcile.js';
@@ -24,6 +24,7 @@ export interface DispatcherDeps {
 const CLAIM_BATCH = 100;
 const EVENT_DEBOUNCE_MS = 50;
 const LISTEN_RETRY_MS = 1_000;
+const CLAIM_RETRY_MS = 1_000;
 
 export class Dispatcher {
   readonly store: TaskStore;
@@ -92,7 +93,11 @@ export class Dispatcher {
       return;
     }
     this.claiming = this.claimUntilDone()
-      .catch((err) => this.deps.logger.error({ err: describeDbError(err) }, 'Claiming tasks failed; retrying at the next wake-up'))
+      .catch((err) => {
+        // Tasks submitted before the failure would otherwise wait for the poll: retry soon.
+        this.deps.logger.error({ err: describeDbError(err) }, `Claiming tasks failed; retrying in ${CLAIM_RETRY_MS} ms`);
+        this.after(CLAIM_RETRY_MS, () => this.wake());
+      })
       .finally(() => { this.claiming = undefined; });
   }
 
@@ -185,22 +190,21 @@ export class Dispatcher {
     return this.lastReconcileOk;
   }
 
-  private async runnerHoldsLock(taskId: number): Promise<boolean> {
-    const client = await this.deps.pool.connect();
-    try {
+  /** Takes and at once frees the task's advisory lock, on a session of its own. */
+  private runnerHoldsLock(taskId: number): Promise<boolean> {
+    return withPoolClient(this.deps.pool, async (client) => {
       const store = new TaskStore(client, this.deps.config.schema);
       if (!(await store.tryLock(taskId))) return true;
       await store.unlock(taskId);
       return false;
-    } finally {
-      client.release();
-    }
+    });
   }
 
   private async listen(): Promise<void> {
     if (this.stopping) return;
     const { logger, config } = this.deps;
     try {
+      logger.debug('Opening the LISTEN connection');
       const client = await this.deps.connectListener();
       client.on('notification', (msg) => {
         this.wake();
@@ -218,6 +222,7 @@ export class Dispatcher {
         return;
       }
       this.listener = client;
+      logger.debug('Listening for task changes');
       // Anything submitted while we were not listening is found by this claim.
       this.wake();
     } catch (err) {

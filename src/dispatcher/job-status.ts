@@ -30,7 +30,9 @@ export function describeJob(job: V1Job, pods: V1Pod[]): RunObservation | undefin
   if (failed) return { ...base, phase: 'failed', ...failureReason(job, failed, ownPods) };
 
   if (job.spec?.suspend && !job.status?.startTime) return { ...base, phase: 'starting', suspended: true };
-  if (!latest || isFinished(latest)) return { ...base, phase: 'starting' };
+  if (!latest) return { ...base, phase: 'starting' };
+  // A replacement pod is due: the start deadline counts from when the last one ended.
+  if (isFinished(latest)) return { ...base, createdAt: endedAt(latest), phase: 'starting' };
   if (hasStarted(latest)) return { ...base, phase: 'running' };
   // The start deadline counts from the current pod: a replacement pod gets its own.
   return { ...base, createdAt: toDate(latest.metadata?.creationTimestamp ?? job.metadata?.creationTimestamp), phase: 'starting', blockedBy: blockedBy(latest) };
@@ -93,6 +95,10 @@ function hasStarted(pod: V1Pod): boolean {
 
 function isFinished(pod: V1Pod): boolean {
   return pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed';
+}
+
+function endedAt(pod: V1Pod): Date {
+  return toDate(mainContainer(pod)?.state?.terminated?.finishedAt ?? pod.metadata?.creationTimestamp);
 }
 
 function condition(job: V1Job, type: string): V1JobCondition | undefined {

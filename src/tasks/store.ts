@@ -2,7 +2,7 @@
 // RETURNING *, so a transition that lost a race returns undefined instead of overwriting.
 import pg from 'pg';
 import type { Queryable } from '../db/pool.js';
-import { quoteIdent } from '../db/pool.js';
+import { quoteIdent, withPoolClient } from '../db/pool.js';
 import type { Status, Task, TaskRef } from './model.js';
 
 export interface NewTask {
@@ -184,18 +184,18 @@ export class TaskStore {
 
   /** Runs work in a transaction: on a connection of its own when the store has a pool. */
   private async transaction<T>(work: (db: Queryable) => Promise<T>): Promise<T> {
-    const db: Queryable & { release?: () => void } = this.db instanceof pg.Pool ? await this.db.connect() : this.db;
-    try {
+    const run = async (db: Queryable) => {
       await db.query('BEGIN');
-      const result = await work(db);
-      await db.query('COMMIT');
-      return result;
-    } catch (err) {
-      await db.query('ROLLBACK').catch(() => undefined);
-      throw err;
-    } finally {
-      db.release?.();
-    }
+      try {
+        const result = await work(db);
+        await db.query('COMMIT');
+        return result;
+      } catch (err) {
+        await db.query('ROLLBACK').catch(() => undefined);
+        throw err;
+      }
+    };
+    return this.db instanceof pg.Pool ? withPoolClient(this.db, run) : run(this.db);
   }
 
   async list(filter: ListFilter = {}): Promise<Task[]> {

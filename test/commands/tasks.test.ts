@@ -35,6 +35,11 @@ describe('submit', () => {
     });
   });
 
+  it('--resources sets the task\'s own Job resources', async () => {
+    const out = await submitJson(['echo', '--params', '{"message":"x"}', '--resources', '{"requests":{"cpu":"250m"},"limits":{"memory":"2Gi"}}']);
+    expect((await db.store.find({ taskId: out.task_id }))!.resources).toEqual({ requests: { cpu: '250m' }, limits: { memory: '2Gi' } });
+  });
+
   it('--input-file becomes input.json and leaves params null; the runner then reads it', async () => {
     const input = path.join(work, 'my-input.json');
     writeFileSync(input, '{"message": "from input file", "count": 1}');
@@ -67,6 +72,9 @@ describe('submit', () => {
     [['echo', '--params', '{"message":"x"}', '--max-attempts', '0'], 2, '--max-attempts must be an integer >= 1, got "0"'],
     [['echo', '--params', '{"message":"x"}', '--timeout', 'soon'], 2, '--timeout must be an integer >= 1, got "soon"'],
     [['echo', '--params', '{"message":"x"}', '--priority', '1e3'], 2, '--priority must be an integer, got "1e3"'],
+    [['echo', '--params', '{"message":"x"}', '--resources', '{"limits":{"memory":"lots"}}'], 2, '--resources.limits.memory is not a Kubernetes quantity ("lots")'],
+    [['echo', '--params', '{"message":"x"}', '--resources', '{"limit":{}}'], 2, '--resources.limit is not requests or limits'],
+    [['echo', '--params', '{"message":"x"}', '--resources', '{'], 2, '--resources must be JSON:'],
   ])('refuses %j clearly and creates nothing', async (args, exitCode, message) => {
     const before = await count();
     const r = await cli(['submit', ...args as string[]]);

@@ -213,6 +213,20 @@ describe('dispatch --executor kubernetes', () => {
     expectNoDuplicateJobs(double);
   });
 
+  it('a pod killed outright is an infrastructure failure: the dispatcher retries with a new Job, after a backoff', async () => {
+    const double = await cluster();
+    await dispatcher();
+    const t = await submit('sleepy', { ms: 60_000 });
+    await waitFor(() => existsSync(path.join(db.files.taskDir(t.job_id), 'started')), 30_000, 'started');
+    double.killPod(double.podsOfJob(`taskpod-${t.id}-1`)[0].metadata.name, 'SIGKILL');
+    const runs = path.join(db.files.taskDir(t.job_id), 'runs.log');
+    await waitFor(() => readFileSync(runs, 'utf8').includes('attempt=2'), 30_000, 'second attempt running');
+    const retried = await task(t.id);
+    expect(retried).toMatchObject({ status: 'running', attempts: 2, launches: 2, k8s_job_name: `taskpod-${t.id}-2` });
+    expect(retried.error_message).toBeNull(); // cleared when the new attempt started
+    expect(double.createdJobNames()).toEqual([`taskpod-${t.id}-1`, `taskpod-${t.id}-2`]);
+  });
+
   it('a Job deleted by hand under a queued task is created again; a Job with no live task is deleted', async () => {
     const double = await cluster();
     await dispatcher({ TASKPOD_IMAGE: 'not-pulled:yet', TASKPOD_START_DEADLINE_SECONDS: '600' });
@@ -224,6 +238,15 @@ describe('dispatch --executor kubernetes', () => {
 
     expect((await runCli(['cancel', String(t.id)], db.env())).exitCode).toBe(0);
     await waitFor(() => double.job(name) === undefined, 10_000, 'Job of the cancelled task deleted');
+
+    // A taskpod Job whose task row does not exist (deleted from the table, or another database).
+    const orphan = await db.store.insert({ taskType: 'echo', params: { message: 'gone' }, maxAttempts: 1 });
+    const printed = await runCli(['manifest', '--task-id', String(orphan.id)], dispatcherEnv());
+    await db.client.query(`DELETE FROM "${db.schema}".tasks WHERE id = $1`, [orphan.id]);
+    const kc = new k8s.KubeConfig();
+    kc.loadFromOptions(double.kubeconfigOptions());
+    await kc.makeApiClient(k8s.BatchV1Api).createNamespacedJob({ namespace: 'default', body: k8s.loadYaml<k8s.V1Job>(printed.stdout) });
+    await waitFor(() => double.job(`taskpod-${orphan.id}-1`) === undefined, 10_000, 'orphan Job deleted');
   });
 
   it('a suspended (Kueue) Job is not timed out while it waits for admission, and runs once admitted', async () => {

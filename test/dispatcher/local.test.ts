@@ -47,6 +47,8 @@ describe('dispatch --executor local', () => {
     await until(t.id, (x) => x.status === 'completed', 'completed');
     const done = await task(t.id);
     expect(done).toMatchObject({ launches: 1, attempts: 1, k8s_job_name: `taskpod-${t.id}-1` });
+    // The runner logs its last lines after the task is completed: wait for it to exit.
+    await waitFor(() => d.messages().includes(`Runner taskpod-${t.id}-1 exited`), 10_000, 'runner exited');
     expect(JSON.parse(readFileSync(db.files.outputPath(t.job_id), 'utf8'))).toMatchObject({ result: 'hi' });
     const runnerLog = readFileSync(path.join(db.files.taskDir(t.job_id), 'runner.log'), 'utf8');
     expect(runnerLog).toContain(`taskpod-${t.id}-1: taskpod run --task-id ${t.id}`);
@@ -144,6 +146,19 @@ describe('dispatch --executor local', () => {
         WHERE id = $1`, [again.id]);
     await until(again.id, (x) => x.status === 'completed', 'retried and completed');
     expect(await task(again.id)).toMatchObject({ attempts: 2, launches: 1 });
+  });
+
+  it('survives losing its database connections: LISTEN comes back and launching goes on', async () => {
+    const d = await dispatcher();
+    // Every connection of the dispatcher: LISTEN, idle pool ones, and any checked out mid-query.
+    const { rowCount } = await db.client.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name LIKE 'taskpod dispatch%'`);
+    expect(rowCount).toBeGreaterThanOrEqual(1);
+    await waitFor(() => d.messages().includes('LISTEN connection lost; polling until it is back'), 10_000, 'loss noticed');
+    await waitFor(async () => (await db.client.query(`SELECT 1 FROM pg_stat_activity WHERE application_name = 'taskpod dispatch (listen)' AND query LIKE 'LISTEN%'`)).rowCount === 1, 10_000, 'LISTEN again');
+    const t = await submit('echo', { message: 'after the outage' });
+    await until(t.id, (x) => x.status === 'completed', 'completed');
+    expect(d.proc.exitCode).toBeNull();
+    expect(d.stderr()).not.toContain("Unhandled 'error' event");
   });
 
   it('two dispatchers at once launch every task exactly once', async () => {

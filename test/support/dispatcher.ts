@@ -9,6 +9,8 @@ export interface RunningDispatcher {
   pid: number;
   port: number;
   messages(): string[];
+  /** Everything the dispatcher wrote to stderr so far (log lines, and any crash). */
+  stderr(): string;
   logs(): ReturnType<typeof parseLogs>;
   /** GETs a path of the status server. */
   get(path: string): Promise<{ status: number; body: string }>;
@@ -27,13 +29,19 @@ export async function startDispatcher(env: Record<string, string>, args: string[
   const logs = () => parseLogs(stderr);
   let exited = false;
   void proc.then(() => { exited = true; });
-  await waitFor(() => exited || logs().some((l) => String(l.msg).startsWith('Dispatcher started')), 20_000, 'dispatcher start');
-  const started = logs().find((l) => String(l.msg).startsWith('Dispatcher started'));
-  if (!started) throw new Error(`dispatcher exited before starting:\n${stderr}`);
+  const started = await waitFor(() => exited || logs().some((l) => String(l.msg).startsWith('Dispatcher started')), 20_000, 'dispatcher start')
+    .then(() => logs().find((l) => String(l.msg).startsWith('Dispatcher started')), () => undefined);
+  if (!started) {
+    // Never leave a dispatcher behind a failed start: it would keep running after the tests.
+    proc.kill('SIGKILL');
+    await proc;
+    throw new Error(`dispatcher did not start:\n${stderr}`);
+  }
   const port = Number(started.port);
   return {
     proc, pid: proc.pid!, port,
     logs,
+    stderr: () => stderr,
     messages: () => logs().map((l) => String(l.msg ?? '')),
     async get(path: string) {
       const res = await fetch(`http://127.0.0.1:${port}${path}`);
