@@ -1,11 +1,10 @@
 // `taskpod manifest` against a real database: the YAML is exactly buildJob's Job for the next launch.
-// Runs the CLI's main() in-process (same argv parsing and exit-code mapping as the built binary).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { loadYaml, type V1Job } from '@kubernetes/client-node';
-import { main } from '../../src/cli.js';
+import { runCli } from '../support/cli.js';
 import { loadConfig } from '../../src/config.js';
 import { buildJob } from '../../src/dispatcher/job-spec.js';
 import { loadPodTemplate } from '../../src/dispatcher/pod-template.js';
@@ -30,29 +29,8 @@ beforeAll(async () => {
 });
 afterAll(async () => { await db?.cleanup(); });
 
-interface Result { exitCode: number; stdout: string; stderr: string }
-
-/** main(argv) with exactly this taskpod environment, stdout and stderr captured. */
-async function cli(args: string[], extra: Record<string, string> = {}): Promise<Result> {
-  const saved = { ...process.env };
-  const env = db.env({ TASKPOD_PLUGIN_DIRS: pluginDir, ...extra });
-  for (const key of Object.keys(process.env)) if (key.startsWith('TASKPOD_') || key === 'DATABASE_URL') delete process.env[key];
-  Object.assign(process.env, env);
-  const out: string[] = [];
-  const err: string[] = [];
-  const write = { out: process.stdout.write, err: process.stderr.write };
-  process.stdout.write = ((chunk: string | Uint8Array) => { out.push(String(chunk)); return true; }) as typeof process.stdout.write;
-  process.stderr.write = ((chunk: string | Uint8Array) => { err.push(String(chunk)); return true; }) as typeof process.stderr.write;
-  try {
-    const exitCode = await main(args);
-    return { exitCode, stdout: out.join(''), stderr: err.join('') };
-  } finally {
-    process.stdout.write = write.out;
-    process.stderr.write = write.err;
-    for (const key of Object.keys(process.env)) if (!(key in saved)) delete process.env[key];
-    Object.assign(process.env, saved);
-  }
-}
+/** The built CLI as a child process, with exactly this taskpod environment. */
+const cli = (args: string[], extra: Record<string, string> = {}) => runCli(args, db.env({ TASKPOD_PLUGIN_DIRS: pluginDir, ...extra }));
 
 async function insert(taskType: string, fields: { timeout?: number; resources?: object; launches?: number } = {}) {
   const { rows } = await db.client.query(

@@ -31,6 +31,8 @@ beforeAll(async () => {
 });
 afterEach(async () => {
   await Promise.all(dispatchers.splice(0).map((d) => d.stop('SIGKILL')));
+  // Every Job the dispatcher created, as the API server holds it, is schema-valid.
+  for (const job of api?.jobs() ?? []) expectValidObject(job);
   await api?.stop();
   api = undefined;
   await db.client.query(`UPDATE "${db.schema}".tasks SET status = 'cancelled' WHERE status IN ('pending', 'queued', 'running')`);
@@ -108,6 +110,19 @@ describe('dispatch --executor kubernetes', () => {
     const metrics = (await d.get('/metrics')).body;
     expect(metrics).toContain('taskpod_launches_total{executor="kubernetes",task_type="echo",result="created"} 1');
     expect(JSON.parse((await d.get('/readyz')).body)).toMatchObject({ ok: true, database: true, executor: true });
+    // Neither params values nor the database's credentials reach the dispatcher's log.
+    expect(d.stderr()).not.toContain('hello');
+    expect(d.stderr()).not.toContain(databaseUrl);
+  });
+
+  it('a kubeconfig that does not exist stops start-up with exit 2 naming it', async () => {
+    await cluster();
+    const r = await runCli(['dispatch'], dispatcherEnv({ TASKPOD_KUBECONFIG: '/nonexistent/kubeconfig' }));
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toContain('Invalid configuration: kubeconfig (env TASKPOD_KUBECONFIG): /nonexistent/kubeconfig does not exist');
+    const badContext = await runCli(['dispatch'], dispatcherEnv({ TASKPOD_KUBE_CONTEXT: 'nope' }));
+    expect(badContext.exitCode).toBe(2);
+    expect(badContext.stderr).toContain('kubeconfig (env TASKPOD_KUBECONFIG)');
   });
 
   it('OOMKilled: the reason with the memory limit, and the log tail, on the failed task', async () => {
