@@ -120,8 +120,14 @@ export class KubernetesExecutor implements Executor {
   }
 
   async launch({ task, attempt, name }: LaunchSpec): Promise<'created' | 'exists'> {
-    const body = await this.options.jobFor(task, attempt);
-    if (body.metadata?.name !== name) throw new Error(`Job spec named ${body.metadata?.name}, expected ${name}`);
+    let body: k8s.V1Job;
+    try {
+      body = await this.options.jobFor(task, attempt);
+    } catch (err) {
+      // Retrying cannot fix a Job that cannot be built (a bad resources value in the row, say).
+      throw new LaunchRejected(`the Job could not be built: ${(err as Error).message}`);
+    }
+    if (body.metadata?.name !== name) throw new LaunchRejected(`the Job spec is named ${body.metadata?.name}, expected ${name}`);
     try {
       await this.call('create', (o) => this.batch.createNamespacedJob({ namespace: this.namespace, body }, o));
       return 'created';

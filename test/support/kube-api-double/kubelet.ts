@@ -2,7 +2,7 @@
 // (image → entrypoint, env and secrets, volumes as host directories, memory limit, logs), and
 // its status is reported the way Kubernetes reports it.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { constants as osConstants, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Store } from './store.js';
@@ -116,6 +116,7 @@ export class Kubelet {
 
     // Volumes.
     const volumeDirs: Record<string, string> = {};
+    const freshVolumes = new Set<string>();
     for (const v of (pod.spec.volumes ?? []) as Json[]) {
       if (v.persistentVolumeClaim) {
         const dir = this.opts.volumes[v.persistentVolumeClaim.claimName];
@@ -135,16 +136,23 @@ export class Kubelet {
         volumeDirs[v.name] = dir;
       } else {
         volumeDirs[v.name] = this.tempDir(r, 'vol-');
+        freshVolumes.add(v.name);
       }
     }
     const mounts = ((c.volumeMounts ?? []) as Json[])
       .filter((m) => volumeDirs[m.name])
-      .map((m) => ({ path: String(m.mountPath).replace(/\/+$/, ''), host: join(volumeDirs[m.name], m.subPath ?? '') }))
+      .map((m) => ({ path: String(m.mountPath).replace(/\/+$/, ''), host: join(volumeDirs[m.name], m.subPath ?? ''), fresh: freshVolumes.has(m.name) }))
       .sort((a, b) => b.path.length - a.path.length);
+    // A fresh volume (emptyDir) starts empty: a value naming something that exists on the host
+    // under its mount path (a checkout in /tmp, with /tmp mounted) is a host path, left alone.
     const rewrite = (s: string): string => {
       const eq = s.indexOf('=');
       if (eq > 0 && s.startsWith('-')) return s.slice(0, eq + 1) + rewrite(s.slice(eq + 1));
-      for (const m of mounts) if (s === m.path || s.startsWith(m.path + '/')) return m.host + s.slice(m.path.length);
+      for (const m of mounts) {
+        if (s !== m.path && !s.startsWith(m.path + '/')) continue;
+        if (m.fresh && s !== m.path && existsSync(s)) return s;
+        return m.host + s.slice(m.path.length);
+      }
       return s;
     };
 
@@ -199,8 +207,10 @@ export class Kubelet {
         env[e.name] = (lm ? pod.metadata[lm[1] as 'labels' | 'annotations']?.[lm[2]] : values[path]) ?? '';
       }
     }
-    const argv = [...(c.command ?? image.entrypoint), ...(c.args ?? [])].map((a: string) =>
-      rewrite(String(a).replace(/\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g, (m, v) => env[v] ?? m)));
+    // The pod spec's own command and args see the mounts; the image's entrypoint is a host path
+    // (e.g. /tmp/checkout/dist/taskpod.js) that a mount at /tmp must not capture.
+    const expand = (a: string) => rewrite(String(a).replace(/\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g, (m, v) => env[v] ?? m));
+    const argv = [...(c.command ? c.command.map(expand) : image.entrypoint), ...(c.args ?? []).map(expand)];
     const cwd = this.tempDir(r, 'cwd-');
     const limit = c.resources?.limits?.memory !== undefined ? parseQuantity(c.resources.limits.memory) : undefined;
 
