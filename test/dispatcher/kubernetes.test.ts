@@ -80,6 +80,12 @@ async function dispatcher(extra: Record<string, string> = {}): Promise<RunningDi
 
 const submit = (type: string, params: unknown, extra: { maxAttempts?: number; timeoutSeconds?: number } = {}) =>
   db.store.insert({ taskType: type, params, maxAttempts: extra.maxAttempts ?? 3, timeoutSeconds: extra.timeoutSeconds });
+/** Submits one after another: the test's database client runs one query at a time. */
+async function submitEach(count: number, make: (i: number) => Promise<Task>): Promise<Task[]> {
+  const tasks: Task[] = [];
+  for (let i = 0; i < count; i++) tasks.push(await make(i));
+  return tasks;
+}
 const task = async (id: number) => (await db.store.find({ taskId: id }))!;
 const until = (id: number, check: (t: Task) => boolean, what: string, ms = 30_000) =>
   waitFor(async () => check(await task(id)), ms, `task ${id}: ${what}`);
@@ -285,7 +291,7 @@ describe('dispatch --executor kubernetes', () => {
   it('a dispatcher killed mid-flight and restarted adopts what exists: no duplicate Job, no lost task', async () => {
     const double = await cluster();
     const first = await dispatcher();
-    const tasks = await Promise.all(Array.from({ length: 12 }, (_, i) => submit('sleepy', { ms: 200 + i * 20 })));
+    const tasks = await submitEach(12, (i) => submit('sleepy', { ms: 200 + i * 20 }));
     await waitFor(() => double.createdJobNames().length >= 4, 20_000, 'some Jobs created');
     await first.stop('SIGKILL');
     dispatchers.splice(dispatchers.indexOf(first), 1);
@@ -300,7 +306,7 @@ describe('dispatch --executor kubernetes', () => {
   it('two dispatchers at once: every task completed, no Job created twice', async () => {
     const double = await cluster();
     await Promise.all([dispatcher(), dispatcher()]);
-    const tasks = await Promise.all(Array.from({ length: 16 }, (_, i) => submit('echo', { message: `m${i}` })));
+    const tasks = await submitEach(16, (i) => submit('echo', { message: `m${i}` }));
     for (const t of tasks) await finished(t.id, 'completed');
     expectNoDuplicateJobs(double);
     expect(double.createdJobNames()).toHaveLength(tasks.length);
@@ -312,7 +318,7 @@ describe('dispatch --executor kubernetes', () => {
     double.failNext(2, 500, { method: 'POST', path: /\/jobs$/ });
     double.hangNext(1, { method: 'POST', path: /\/jobs$/ });
     const d = await dispatcher({ TASKPOD_KUBE_TIMEOUT_MS: '500' });
-    const tasks = await Promise.all(Array.from({ length: 3 }, (_, i) => submit('echo', { message: `r${i}` })));
+    const tasks = await submitEach(3, (i) => submit('echo', { message: `r${i}` }));
     for (const t of tasks) await finished(t.id, 'completed');
     expectNoDuplicateJobs(double);
     const metrics = (await d.get('/metrics')).body;

@@ -36,6 +36,12 @@ async function dispatcher(extra: Record<string, string> = {}): Promise<RunningDi
 }
 
 const submit = (type: string, params: unknown, maxAttempts = 3) => db.store.insert({ taskType: type, params, maxAttempts });
+/** Submits one after another: the test's database client runs one query at a time. */
+async function submitEach(count: number, make: (i: number) => Promise<Task>): Promise<Task[]> {
+  const tasks: Task[] = [];
+  for (let i = 0; i < count; i++) tasks.push(await make(i));
+  return tasks;
+}
 const task = async (id: number) => (await db.store.find({ taskId: id }))!;
 const until = (id: number, check: (t: Task) => boolean, what: string, ms = 20_000) =>
   waitFor(async () => check(await task(id)), ms, `task ${id}: ${what}`);
@@ -102,7 +108,7 @@ describe('dispatch --executor local', () => {
 
   it('never has more tasks queued or running than TASKPOD_CONCURRENCY, and finishes them all', async () => {
     await dispatcher({ TASKPOD_CONCURRENCY: '2' });
-    const tasks = await Promise.all(Array.from({ length: 6 }, () => submit('sleepy', { ms: 300 })));
+    const tasks = await submitEach(6, () => submit('sleepy', { ms: 300 }));
     let most = 0;
     await waitFor(async () => {
       const { rows } = await db.client.query(
@@ -163,7 +169,7 @@ describe('dispatch --executor local', () => {
 
   it('two dispatchers at once launch every task exactly once', async () => {
     await Promise.all([dispatcher(), dispatcher()]);
-    const tasks = await Promise.all(Array.from({ length: 30 }, (_, i) => submit('echo', { message: `m${i}` })));
+    const tasks = await submitEach(30, (i) => submit('echo', { message: `m${i}` }));
     await waitFor(async () => {
       const { rows } = await db.client.query(`SELECT count(*)::int AS n FROM "${db.schema}".tasks WHERE id = ANY($1) AND status = 'completed'`, [tasks.map((x) => x.id)]);
       return rows[0].n === tasks.length;
