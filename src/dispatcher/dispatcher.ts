@@ -27,7 +27,7 @@ const LISTEN_RETRY_MS = 1_000;
 const CLAIM_RETRY_MS = 1_000;
 
 export class Dispatcher {
-  readonly store: TaskStore;
+  private readonly store: TaskStore;
   private stopping = false;
   private claiming?: Promise<void>;
   private claimAgain = false;
@@ -37,7 +37,6 @@ export class Dispatcher {
   private readonly timers = new Set<NodeJS.Timeout>();
   private listener?: pg.Client;
   private eventTimer?: NodeJS.Timeout;
-  private lastReconcileOk = false;
 
   constructor(private readonly deps: DispatcherDeps) {
     this.store = new TaskStore(deps.pool, deps.config.schema);
@@ -109,20 +108,23 @@ export class Dispatcher {
         total: config.concurrency, perType: config.typeConcurrency, jobPrefix: config.jobPrefix, batch: CLAIM_BATCH,
       });
       if (tasks.length) this.deps.logger.debug({ count: tasks.length }, 'Claimed tasks');
-      await Promise.all(tasks.map((task) => this.launch(task)));
+      await Promise.all(tasks.map((task) => this.launch(task, 'claimed')));
       if (tasks.length === CLAIM_BATCH) this.claimAgain = true;
     } while (this.claimAgain && !this.stopping);
   }
 
-  private async launch(task: Task): Promise<void> {
+  /** A relaunch (a lost create) is not a dispatch: it stays out of the latency histogram. */
+  private async launch(task: Task, why: 'claimed' | 'relaunched'): Promise<void> {
     const { executor, logger, metrics } = this.deps;
     const name = task.k8s_job_name!;
     this.launching.add(name);
     try {
       const result = await executor.launch({ task, name, attempt: task.launches });
       metrics.launches.inc({ executor: executor.kind, task_type: task.task_type, result });
-      const since = Math.max(task.created_at.getTime(), task.run_after?.getTime() ?? 0);
-      metrics.dispatchLatency.observe(Math.max(0, Date.now() - since) / 1000);
+      if (why === 'claimed') {
+        const since = Math.max(task.created_at.getTime(), task.run_after?.getTime() ?? 0);
+        metrics.dispatchLatency.observe(Math.max(0, Date.now() - since) / 1000);
+      }
       logger.info({ taskId: task.id, job: name, taskType: task.task_type }, `Task ${task.id} launched as ${name}${result === 'exists' ? ' (already existed)' : ''}`);
     } catch (err) {
       if (err instanceof LaunchRejected) {
@@ -168,14 +170,12 @@ export class Dispatcher {
             ...this.deps,
             store: this.store,
             runnerHoldsLock: (taskId) => this.runnerHoldsLock(taskId),
-            relaunch: (task) => this.launch(task),
+            relaunch: (task) => this.launch(task, 'relaunched'),
             isLaunching: (name) => this.launching.has(name),
             retryScheduled: (delay) => this.after(delay * 1000 + 50, () => this.wake()),
           }, again);
-          this.lastReconcileOk = true;
           metrics.reconciles.inc({ trigger, result: 'ok' });
         } catch (err) {
-          this.lastReconcileOk = false;
           metrics.reconciles.inc({ trigger, result: 'error' });
           logger.warn({ err: (err as Error).message }, 'Reconcile failed; retrying at the next event or interval');
         }
@@ -184,10 +184,6 @@ export class Dispatcher {
     };
     this.reconciling = run().finally(() => { this.reconciling = undefined; });
     return this.reconciling;
-  }
-
-  get reconcileHealthy(): boolean {
-    return this.lastReconcileOk;
   }
 
   /** Takes and at once frees the task's advisory lock, on a session of its own. */
@@ -210,13 +206,18 @@ export class Dispatcher {
         this.wake();
         if (msg.payload?.includes('"cancelled"')) this.reconcileSoon();
       });
+      // pg can emit several errors for one loss ("terminating connection", then "terminated
+      // unexpectedly"): reconnect once, or a second LISTEN connection would be left open.
+      let lost = false;
       client.on('error', (err) => {
+        if (lost) return;
+        lost = true;
         logger.warn({ err: describeDbError(err) }, 'LISTEN connection lost; polling until it is back');
         client.end().catch(() => undefined);
         if (this.listener === client) this.listener = undefined;
         this.after(LISTEN_RETRY_MS, () => void this.listen());
       });
-      await client.query(`LISTEN "${config.schema}.tasks"`);
+      await new TaskStore(client, config.schema).listen();
       if (this.stopping) {
         await client.end().catch(() => undefined);
         return;

@@ -8,6 +8,7 @@ import type {
 import type { Config, ResourceRequirements } from '../config.js';
 import type { ResourceHints } from '../plugins.js';
 import type { Task } from '../tasks/model.js';
+import { EXIT } from '../runner.js';
 
 export const LABELS = {
   name: 'app.kubernetes.io/name',
@@ -28,8 +29,6 @@ export const ANNOTATIONS = {
 
 /** The container running `taskpod run`; podFailurePolicy rules name it. */
 export const TASK_CONTAINER = 'task';
-/** The runner's "database unreachable, nothing recorded" exit code: the only one the Job retries. */
-export const EXIT_TEMPFAIL = 75;
 export const DATA_VOLUME = 'data';
 export const TMP_VOLUME = 'tmp';
 
@@ -206,10 +205,10 @@ export function buildJob(input: BuildJobInput): V1Job {
         rules: [
           // Evictions, preemptions, node drains: not the task's fault, not counted.
           { action: 'Ignore', onPodConditions: [{ type: 'DisruptionTarget', status: 'True' }] },
-          // Database unreachable, nothing recorded: the Job tries again (up to backoffLimit).
-          { action: 'Count', onExitCodes: { containerName: TASK_CONTAINER, operator: 'In', values: [EXIT_TEMPFAIL] } },
+          // The runner's "database unreachable, nothing recorded": the Job tries again (up to backoffLimit).
+          { action: 'Count', onExitCodes: { containerName: TASK_CONTAINER, operator: 'In', values: [EXIT.tempfail] } },
           // Anything else (1 failed, 2 usage, 137 OOM, ...): the Job fails now; the dispatcher decides.
-          { action: 'FailJob', onExitCodes: { containerName: TASK_CONTAINER, operator: 'NotIn', values: [EXIT_TEMPFAIL] } },
+          { action: 'FailJob', onExitCodes: { containerName: TASK_CONTAINER, operator: 'NotIn', values: [EXIT.tempfail] } },
         ],
       },
       template: {

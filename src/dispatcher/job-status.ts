@@ -3,7 +3,8 @@
 // Pure: the Kubernetes executor feeds it what it listed.
 import type { V1Job, V1Pod, V1ContainerStatus, V1JobCondition } from '@kubernetes/client-node';
 import type { RunObservation } from './executor.js';
-import { LABELS } from './job-spec.js';
+import { EXIT } from '../runner.js';
+import { LABELS, TASK_CONTAINER } from './job-spec.js';
 
 /** Container waiting reasons that will not fix themselves soon. */
 const BLOCKING_WAIT_REASONS = new Set([
@@ -58,18 +59,18 @@ function failureReason(job: V1Job, failed: V1JobCondition, pods: V1Pod[]): Pick<
     const meaning = EXIT_MEANINGS[code] ?? (code > 128 ? `killed by signal ${code - 128}` : undefined);
     return {
       reason: `${jobReason}: exit ${code}${meaning ? ` (${meaning})` : ''}`,
-      retryable: code === 75 || code > 128,
+      retryable: code === EXIT.tempfail || code > 128,
     };
   }
   return { reason: `${jobReason}: ${failed.message ?? 'no pod status left to say why'}`, retryable: true };
 }
 
 const EXIT_MEANINGS: Record<number, string> = {
-  1: 'the task failed, or the runner hit an error',
-  2: 'usage error in the runner\'s arguments',
-  75: 'the runner could not reach the database',
+  [EXIT.failed]: 'the task failed, or the runner hit an error',
+  [EXIT.usage]: 'usage error in the runner\'s arguments',
+  [EXIT.tempfail]: 'the runner could not reach the database',
   137: 'killed by SIGKILL',
-  143: 'killed by SIGTERM',
+  [EXIT.interrupted]: 'killed by SIGTERM',
 };
 
 function blockedBy(pod: V1Pod): string | undefined {
@@ -84,7 +85,7 @@ function blockedBy(pod: V1Pod): string | undefined {
 
 function mainContainer(pod: V1Pod): V1ContainerStatus | undefined {
   const statuses = pod.status?.containerStatuses ?? [];
-  return statuses.find((s) => s.name === 'task') ?? statuses[0];
+  return statuses.find((s) => s.name === TASK_CONTAINER) ?? statuses[0];
 }
 
 function hasStarted(pod: V1Pod): boolean {

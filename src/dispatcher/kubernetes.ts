@@ -10,7 +10,7 @@ import type { Logger } from '../logger.js';
 import type { Task } from '../tasks/model.js';
 import { LaunchRejected, type Executor, type LaunchSpec, type RunObservation } from './executor.js';
 import { describeJob } from './job-status.js';
-import { jobSelector } from './job-spec.js';
+import { TASK_CONTAINER, jobSelector } from './job-spec.js';
 import type { DispatcherMetrics } from './metrics.js';
 import { RateLimiter, retryDelayMs } from './rate-limit.js';
 
@@ -81,8 +81,8 @@ export class KubernetesExecutor implements Executor {
   private podInformer?: k8s.Informer<k8s.V1Pod> & k8s.ObjectCache<k8s.V1Pod>;
   private stopped = false;
   private lastAnswer = 0;
-  /** Job name → the pod whose log explains it, from the last observation. */
-  private readonly podOfJob = new Map<string, string>();
+  /** Job name → the pod whose log explains it, from the last observation (Jobs gone since drop out). */
+  private podOfJob = new Map<string, string>();
 
   constructor(private readonly options: KubernetesExecutorOptions) {
     const { kubeConfig, config } = options;
@@ -96,10 +96,8 @@ export class KubernetesExecutor implements Executor {
   async start(onChange: () => void): Promise<void> {
     const { kubeConfig } = this.options;
     const { namespace, selector } = this;
-    this.jobInformer = k8s.makeInformer(kubeConfig, `/apis/batch/v1/namespaces/${namespace}/jobs`,
-      () => this.call('list jobs', (o) => this.batch.listNamespacedJob({ namespace, labelSelector: selector }, o)), selector);
-    this.podInformer = k8s.makeInformer(kubeConfig, `/api/v1/namespaces/${namespace}/pods`,
-      () => this.call('list pods', (o) => this.core.listNamespacedPod({ namespace, labelSelector: selector }, o)), selector);
+    this.jobInformer = k8s.makeInformer(kubeConfig, `/apis/batch/v1/namespaces/${namespace}/jobs`, () => this.listJobs(), selector);
+    this.podInformer = k8s.makeInformer(kubeConfig, `/api/v1/namespaces/${namespace}/pods`, () => this.listPods(), selector);
     await this.watch('jobs', this.jobInformer, onChange);
     await this.watch('pods', this.podInformer, onChange);
   }
@@ -141,10 +139,7 @@ export class KubernetesExecutor implements Executor {
 
   async observe(fresh: boolean): Promise<RunObservation[]> {
     const [jobs, pods] = fresh || !this.jobInformer || !this.podInformer
-      ? await Promise.all([
-        this.call('list jobs', (o) => this.batch.listNamespacedJob({ namespace: this.namespace, labelSelector: this.selector }, o)).then((l) => l.items),
-        this.call('list pods', (o) => this.core.listNamespacedPod({ namespace: this.namespace, labelSelector: this.selector }, o)).then((l) => l.items),
-      ])
+      ? await Promise.all([this.listJobs().then((l) => l.items), this.listPods().then((l) => l.items)])
       : [this.jobInformer.list(this.namespace), this.podInformer.list(this.namespace)];
     const podsByJob = new Map<string, k8s.V1Pod[]>();
     for (const pod of pods) {
@@ -152,19 +147,21 @@ export class KubernetesExecutor implements Executor {
       if (job) podsByJob.set(job, [...(podsByJob.get(job) ?? []), pod]);
     }
     const observations: RunObservation[] = [];
+    const podOfJob = new Map<string, string>();
     for (const job of jobs) {
       const name = job.metadata?.name ?? '';
       const own = podsByJob.get(name) ?? [];
       const observation = describeJob(job, own);
       if (!observation) continue;
       const explaining = [...own].reverse().find((p) => p.status?.phase === 'Failed') ?? own.at(-1);
-      if (explaining?.metadata?.name) this.podOfJob.set(name, explaining.metadata.name);
+      if (explaining?.metadata?.name) podOfJob.set(name, explaining.metadata.name);
       if (observation.phase === 'starting' && !observation.blockedBy && !observation.suspended && explaining?.metadata?.name
         && Date.now() - observation.createdAt.getTime() >= this.options.config.startDeadlineSeconds * 1000) {
         observation.blockedBy = await this.warningEvent(explaining.metadata.name);
       }
       observations.push(observation);
     }
+    this.podOfJob = podOfJob;
     return observations;
   }
 
@@ -172,7 +169,7 @@ export class KubernetesExecutor implements Executor {
     const pod = this.podOfJob.get(name);
     if (!pod || lines <= 0) return undefined;
     try {
-      const log = await this.call('read log', (o) => this.core.readNamespacedPodLog({ name: pod, namespace: this.namespace, container: 'task', tailLines: lines }, o), false);
+      const log = await this.call('read log', (o) => this.core.readNamespacedPodLog({ name: pod, namespace: this.namespace, container: TASK_CONTAINER, tailLines: lines }, o), false);
       return String(log).trimEnd();
     } catch {
       return undefined;
@@ -191,7 +188,7 @@ export class KubernetesExecutor implements Executor {
   async ready(): Promise<boolean> {
     if (Date.now() - this.lastAnswer < 30_000) return true;
     try {
-      await this.call('list jobs', (o) => this.batch.listNamespacedJob({ namespace: this.namespace, labelSelector: this.selector, limit: 1 }, o), false);
+      await this.listJobs(true);
       return true;
     } catch {
       return false;
@@ -201,6 +198,17 @@ export class KubernetesExecutor implements Executor {
   async stop(): Promise<void> {
     this.stopped = true;
     await Promise.all([this.jobInformer?.stop(), this.podInformer?.stop()]);
+  }
+
+  /** probe: one Job, no retries — enough to tell whether the API server answers. */
+  private listJobs(probe = false): Promise<k8s.V1JobList> {
+    return this.call('list jobs', (o) => this.batch.listNamespacedJob({
+      namespace: this.namespace, labelSelector: this.selector, limit: probe ? 1 : undefined,
+    }, o), !probe);
+  }
+
+  private listPods(): Promise<k8s.V1PodList> {
+    return this.call('list pods', (o) => this.core.listNamespacedPod({ namespace: this.namespace, labelSelector: this.selector }, o));
   }
 
   /** The latest Warning event of a pod (FailedMount, FailedScheduling, ...), as "Reason: message". */

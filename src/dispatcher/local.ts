@@ -7,10 +7,13 @@ import path from 'node:path';
 import type { Logger } from '../logger.js';
 import type { TaskFiles } from '../storage.js';
 import { cliPath } from '../paths.js';
+import { EXIT } from '../runner.js';
 import type { Executor, LaunchSpec, RunObservation } from './executor.js';
 
 export const RUNNER_LOG = 'runner.log';
 const KILL_AFTER_MS = 10_000;
+/** Finished runs are forgotten this long after they ended (the local ttlSecondsAfterFinished). */
+const KEEP_FINISHED_MS = 3_600_000;
 
 /** The part of an execa subprocess this executor uses. */
 type RunnerProcess = Promise<{ exitCode?: number; signal?: string }> & { kill(signal?: NodeJS.Signals): boolean };
@@ -28,10 +31,6 @@ interface LocalRun {
 export interface LocalExecutorOptions {
   files: TaskFiles;
   logger: Logger;
-  /** Environment of the runners (default: this process's). */
-  env?: NodeJS.ProcessEnv;
-  /** Finished runs are forgotten this long after they ended (the local ttlSecondsAfterFinished). */
-  keepFinishedMs?: number;
 }
 
 export class LocalExecutor implements Executor {
@@ -52,8 +51,7 @@ export class LocalExecutor implements Executor {
     const logFile = path.join(dir, RUNNER_LOG);
     await fs.appendFile(logFile, `--- ${new Date().toISOString()} ${name}: taskpod run --task-id ${task.id} (attempt ${attempt})\n`);
     const child: RunnerProcess = execa(process.execPath, [cliPath, 'run', '--task-id', String(task.id)], {
-      env: { ...(this.options.env ?? process.env), TASKPOD_LOG_FORMAT: 'json' } as Record<string, string>,
-      extendEnv: false,
+      env: { TASKPOD_LOG_FORMAT: 'json' },
       stdin: 'ignore', stdout: { file: logFile, append: true }, stderr: { file: logFile, append: true },
       reject: false,
       forceKillAfterDelay: KILL_AFTER_MS,
@@ -69,10 +67,9 @@ export class LocalExecutor implements Executor {
   }
 
   async observe(): Promise<RunObservation[]> {
-    const keep = this.options.keepFinishedMs ?? 3_600_000;
     const observations: RunObservation[] = [];
     for (const run of this.runs.values()) {
-      if (run.exited && Date.now() - run.exited.at > keep) {
+      if (run.exited && Date.now() - run.exited.at > KEEP_FINISHED_MS) {
         this.runs.delete(run.name);
         continue;
       }
@@ -128,9 +125,9 @@ function describeExit(run: LocalRun): Pick<RunObservation, 'phase' | 'reason' | 
     return { phase: 'failed', reason: `Runner killed by ${signal} (exit ${code})`, retryable: true };
   }
   switch (exitCode) {
-    case 75: return { phase: 'failed', reason: 'Runner could not reach the database (exit 75)', retryable: true };
-    case 143: return { phase: 'failed', reason: 'Runner interrupted by SIGTERM (exit 143)', retryable: true };
-    case 2: return { phase: 'failed', reason: 'Runner usage error (exit 2)', retryable: false };
+    case EXIT.tempfail: return { phase: 'failed', reason: 'Runner could not reach the database (exit 75)', retryable: true };
+    case EXIT.interrupted: return { phase: 'failed', reason: 'Runner interrupted by SIGTERM (exit 143)', retryable: true };
+    case EXIT.usage: return { phase: 'failed', reason: 'Runner usage error (exit 2)', retryable: false };
     default: return { phase: 'failed', reason: `Runner failed (exit ${exitCode})`, retryable: false };
   }
 }

@@ -29,9 +29,14 @@ export interface ReconcileDeps {
 const FINISHED_JOB_GRACE_MS = 60_000;
 const ACTIVE: ReadonlyArray<RunObservation['phase']> = ['starting', 'running'];
 
+/**
+ * fresh: list from the API (the periodic pass) rather than the watch caches (event passes).
+ * Only a fresh pass decides what is missing or stale: caches lag, and staleness is a matter of
+ * time, not of events, so event passes (many a second under load) stay at one query.
+ */
 export async function reconcile(deps: ReconcileDeps, fresh: boolean): Promise<void> {
   const { store, executor } = deps;
-  const observedFrom = await store.now();
+  const observedFrom = fresh ? await store.now() : undefined;
   const observed = await executor.observe(fresh);
   const tasks = await store.forReconcile([...new Set(observed.map((o) => o.taskId))]);
   const taskById = new Map(tasks.map((t) => [t.id, t]));
@@ -40,8 +45,16 @@ export async function reconcile(deps: ReconcileDeps, fresh: boolean): Promise<vo
   for (const run of observed) {
     await settleRun(deps, run, taskById.get(run.taskId));
   }
-  // Watch caches lag behind create answers: only a fresh list may say a Job is missing.
-  for (const task of fresh ? tasks : []) {
+  if (observedFrom) {
+    await relaunchLostCreates(deps, tasks, observedByName, observedFrom);
+    await settleVanishedRunners(deps, observedByName);
+  }
+}
+
+/** Queued tasks whose Job does not exist: create it again (the same name makes that safe). */
+async function relaunchLostCreates(deps: ReconcileDeps, tasks: Task[], observedByName: Map<string, RunObservation>, observedFrom: Date): Promise<void> {
+  const { executor } = deps;
+  for (const task of tasks) {
     if (task.status !== 'queued' || !task.k8s_job_name) continue;
     if (observedByName.has(task.k8s_job_name) || deps.isLaunching(task.k8s_job_name)) continue;
     // Claimed before this pass started and still without a Job: its create was lost (API down,
@@ -54,7 +67,6 @@ export async function reconcile(deps: ReconcileDeps, fresh: boolean): Promise<vo
       await deps.relaunch(task);
     }
   }
-  await settleVanishedRunners(deps, observedByName);
 }
 
 /** Acts on one Job or local run, given its task (undefined: the row is gone). */

@@ -1,4 +1,5 @@
 // The task as stored, its statuses, and the errors the task commands and the runner raise.
+import type { ResourceRequirements } from '../config.js';
 
 export const STATUSES = ['pending', 'queued', 'running', 'completed', 'failed', 'cancelled'] as const;
 export type Status = (typeof STATUSES)[number];
@@ -33,7 +34,7 @@ export interface Task {
   /** Jobs (or local runners) the dispatcher has launched for this task. */
   launches: number;
   /** Per-task Job resources: {requests: {...}, limits: {...}}. */
-  resources: { requests?: Record<string, string>; limits?: Record<string, string> } | null;
+  resources: ResourceRequirements | null;
   /** Tail of a failed pod's log, recorded with the failure reason. */
   log_tail: string | null;
 }

@@ -169,6 +169,11 @@ export class TaskStore {
       [taskId, jobName, logTail]);
   }
 
+  /** LISTEN on the channel the tasks table's trigger notifies on every insert and status change. */
+  async listen(): Promise<void> {
+    await this.db.query(`LISTEN ${quoteIdent(`${this.schema}.tasks`)}`);
+  }
+
   /** The database's clock: the dispatcher compares queued_at with it, never with its own. */
   async now(): Promise<Date> {
     const { rows } = await this.db.query<{ now: Date }>('SELECT now() AS now');

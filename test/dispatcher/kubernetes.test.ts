@@ -7,7 +7,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import os from 'node:os';
 import path from 'node:path';
 import * as k8s from '@kubernetes/client-node';
-import { setupTestDb, type TestDb } from '../support/db.js';
+import { oneAfterAnother, setupTestDb, type TestDb } from '../support/db.js';
 import { startDispatcher, type RunningDispatcher } from '../support/dispatcher.js';
 import { KubeApiDouble, type KubeApiDoubleOptions } from '../support/kube-api-double.js';
 import { expectValidObject } from '../support/k8s-schema.js';
@@ -22,6 +22,7 @@ let db: TestDb;
 let databaseUrl: string;
 let tmp: string;
 let api: KubeApiDouble | undefined;
+let kubeconfig: string;
 const dispatchers: RunningDispatcher[] = [];
 
 beforeAll(async () => {
@@ -53,13 +54,14 @@ async function cluster(options: KubeApiDoubleOptions = {}): Promise<KubeApiDoubl
     ...options,
   }).start();
   api.putSecret('taskpod-database', { DATABASE_URL: databaseUrl });
+  kubeconfig = api.writeKubeconfig(path.join(tmp, 'kubeconfig'));
   return api;
 }
 
 function dispatcherEnv(extra: Record<string, string> = {}): Record<string, string> {
   return db.env({
     TASKPOD_EXECUTOR: 'kubernetes',
-    TASKPOD_KUBECONFIG: api!.writeKubeconfig(path.join(tmp, `kubeconfig-${Date.now()}-${Math.random()}`)),
+    TASKPOD_KUBECONFIG: kubeconfig,
     TASKPOD_IMAGE: 'taskpod:test',
     TASKPOD_POLL_MS: '600000',
     TASKPOD_RECONCILE_MS: '300',
@@ -80,15 +82,8 @@ async function dispatcher(extra: Record<string, string> = {}): Promise<RunningDi
 
 const submit = (type: string, params: unknown, extra: { maxAttempts?: number; timeoutSeconds?: number } = {}) =>
   db.store.insert({ taskType: type, params, maxAttempts: extra.maxAttempts ?? 3, timeoutSeconds: extra.timeoutSeconds });
-/** Submits one after another: the test's database client runs one query at a time. */
-async function submitEach(count: number, make: (i: number) => Promise<Task>): Promise<Task[]> {
-  const tasks: Task[] = [];
-  for (let i = 0; i < count; i++) tasks.push(await make(i));
-  return tasks;
-}
-const task = async (id: number) => (await db.store.find({ taskId: id }))!;
-const until = (id: number, check: (t: Task) => boolean, what: string, ms = 30_000) =>
-  waitFor(async () => check(await task(id)), ms, `task ${id}: ${what}`);
+const task = (id: number) => db.task(id);
+const until = (id: number, check: (t: Task) => boolean, what: string, ms = 30_000) => db.waitForTask(id, check, what, ms);
 const finished = (id: number, status: Task['status'] = 'failed') => until(id, (t) => t.status === status, status);
 
 function expectNoDuplicateJobs(double: KubeApiDouble): void {
@@ -291,7 +286,7 @@ describe('dispatch --executor kubernetes', () => {
   it('a dispatcher killed mid-flight and restarted adopts what exists: no duplicate Job, no lost task', async () => {
     const double = await cluster();
     const first = await dispatcher();
-    const tasks = await submitEach(12, (i) => submit('sleepy', { ms: 200 + i * 20 }));
+    const tasks = await oneAfterAnother(12, (i) => submit('sleepy', { ms: 200 + i * 20 }));
     await waitFor(() => double.createdJobNames().length >= 4, 20_000, 'some Jobs created');
     await first.stop('SIGKILL');
     dispatchers.splice(dispatchers.indexOf(first), 1);
@@ -306,7 +301,7 @@ describe('dispatch --executor kubernetes', () => {
   it('two dispatchers at once: every task completed, no Job created twice', async () => {
     const double = await cluster();
     await Promise.all([dispatcher(), dispatcher()]);
-    const tasks = await submitEach(16, (i) => submit('echo', { message: `m${i}` }));
+    const tasks = await oneAfterAnother(16, (i) => submit('echo', { message: `m${i}` }));
     for (const t of tasks) await finished(t.id, 'completed');
     expectNoDuplicateJobs(double);
     expect(double.createdJobNames()).toHaveLength(tasks.length);
@@ -318,7 +313,7 @@ describe('dispatch --executor kubernetes', () => {
     double.failNext(2, 500, { method: 'POST', path: /\/jobs$/ });
     double.hangNext(1, { method: 'POST', path: /\/jobs$/ });
     const d = await dispatcher({ TASKPOD_KUBE_TIMEOUT_MS: '500' });
-    const tasks = await submitEach(3, (i) => submit('echo', { message: `r${i}` }));
+    const tasks = await oneAfterAnother(3, (i) => submit('echo', { message: `r${i}` }));
     for (const t of tasks) await finished(t.id, 'completed');
     expectNoDuplicateJobs(double);
     const metrics = (await d.get('/metrics')).body;

@@ -3,7 +3,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { setupTestDb, type TestDb } from '../support/db.js';
+import { oneAfterAnother, setupTestDb, type TestDb } from '../support/db.js';
 import { startDispatcher, type RunningDispatcher } from '../support/dispatcher.js';
 import { runCli } from '../support/cli.js';
 import { waitFor } from '../support/wait.js';
@@ -36,15 +36,8 @@ async function dispatcher(extra: Record<string, string> = {}): Promise<RunningDi
 }
 
 const submit = (type: string, params: unknown, maxAttempts = 3) => db.store.insert({ taskType: type, params, maxAttempts });
-/** Submits one after another: the test's database client runs one query at a time. */
-async function submitEach(count: number, make: (i: number) => Promise<Task>): Promise<Task[]> {
-  const tasks: Task[] = [];
-  for (let i = 0; i < count; i++) tasks.push(await make(i));
-  return tasks;
-}
-const task = async (id: number) => (await db.store.find({ taskId: id }))!;
-const until = (id: number, check: (t: Task) => boolean, what: string, ms = 20_000) =>
-  waitFor(async () => check(await task(id)), ms, `task ${id}: ${what}`);
+const task = (id: number) => db.task(id);
+const until = (id: number, check: (t: Task) => boolean, what: string, ms = 20_000) => db.waitForTask(id, check, what, ms);
 
 describe('dispatch --executor local', () => {
   it('launches a task on NOTIFY, the runner completes it, and the status server reports it', async () => {
@@ -108,7 +101,7 @@ describe('dispatch --executor local', () => {
 
   it('never has more tasks queued or running than TASKPOD_CONCURRENCY, and finishes them all', async () => {
     await dispatcher({ TASKPOD_CONCURRENCY: '2' });
-    const tasks = await submitEach(6, () => submit('sleepy', { ms: 300 }));
+    const tasks = await oneAfterAnother(6, () => submit('sleepy', { ms: 300 }));
     let most = 0;
     await waitFor(async () => {
       const { rows } = await db.client.query(
@@ -169,7 +162,7 @@ describe('dispatch --executor local', () => {
 
   it('two dispatchers at once launch every task exactly once', async () => {
     await Promise.all([dispatcher(), dispatcher()]);
-    const tasks = await submitEach(30, (i) => submit('echo', { message: `m${i}` }));
+    const tasks = await oneAfterAnother(30, (i) => submit('echo', { message: `m${i}` }));
     await waitFor(async () => {
       const { rows } = await db.client.query(`SELECT count(*)::int AS n FROM "${db.schema}".tasks WHERE id = ANY($1) AND status = 'completed'`, [tasks.map((x) => x.id)]);
       return rows[0].n === tasks.length;

@@ -11,6 +11,15 @@ import { TaskFiles } from '../../src/storage.js';
 import { connectClient } from '../../src/db/pool.js';
 import { loadConfig } from '../../src/config.js';
 import { embeddedTestDir } from './paths.js';
+import { waitFor } from './wait.js';
+import type { Task } from '../../src/tasks/model.js';
+
+/** Makes tasks one after another: a test's database client runs one query at a time. */
+export async function oneAfterAnother(count: number, make: (i: number) => Promise<Task>): Promise<Task[]> {
+  const tasks: Task[] = [];
+  for (let i = 0; i < count; i++) tasks.push(await make(i));
+  return tasks;
+}
 
 export interface TestDb {
   schema: string;
@@ -20,6 +29,10 @@ export interface TestDb {
   files: TaskFiles;
   /** Environment for a taskpod child process using this schema and data directory. */
   env(extra?: Record<string, string>): Record<string, string>;
+  /** The task as it is now (it must exist). */
+  task(id: number): Promise<Task>;
+  /** Polls the task until check holds. */
+  waitForTask(id: number, check: (task: Task) => boolean, what: string, timeoutMs?: number): Promise<void>;
   cleanup(): Promise<void>;
 }
 
@@ -34,10 +47,11 @@ export async function setupTestDb(name: string): Promise<TestDb> {
   const config = loadConfig({ ...process.env, ...databaseEnv(), TASKPOD_SCHEMA: schema });
   const client = await connectClient(config);
   await migrate(client, schema);
+  const store = new TaskStore(client, schema);
   const dataDir = mkdtempSync(path.join(os.tmpdir(), `taskpod-${name}-`));
   return {
     schema, client, dataDir,
-    store: new TaskStore(client, schema),
+    store,
     files: new TaskFiles(dataDir),
     env: (extra = {}) => ({
       ...databaseEnv(),
@@ -47,6 +61,9 @@ export async function setupTestDb(name: string): Promise<TestDb> {
       TASKPOD_PLUGIN_DIRS: path.resolve('test/fixtures/plugins'),
       ...extra,
     }),
+    task: async (id) => (await store.find({ taskId: id }))!,
+    waitForTask: (id, check, what, timeoutMs = 30_000) =>
+      waitFor(async () => check((await store.find({ taskId: id }))!), timeoutMs, `task ${id}: ${what}`),
     async cleanup() {
       await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`).catch(() => undefined);
       await client.end().catch(() => undefined);
