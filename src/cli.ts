@@ -51,7 +51,10 @@ function buildProgram(onExitCode: (code: number) => void): Command {
     .option('--timeout <seconds>', 'time limit for one attempt')
     .option('--priority <n>', 'higher runs first (default 0)')
     .option('--resources <json>', 'Job resources for this task, e.g. \'{"limits":{"memory":"2Gi"}}\' (over the plugin\'s and TASKPOD_TYPE_RESOURCES)')
-    .option('--json', 'print {"task_id": N, "job_id": "..."}')
+    .option('--dedupe-key <key>', 'submit once per key: if a task has this key, print it instead of making another (e.g. a CronJob\'s Job name)')
+    .option('--wait', 'wait until the task finishes; exit 0 if it completed, 1 if it failed or was cancelled')
+    .option('--wait-timeout <seconds>', 'with --wait, give up (exit 1) after this many seconds (default: no limit)')
+    .option('--json', 'print {"task_id": N, "job_id": "...", "created": true|false}; with --wait, also status and error_message')
     .action(act(async (type, flags) => (await import('./commands/tasks.js')).submitCommand(type, flags)));
 
   program.command('show')
@@ -122,6 +125,9 @@ async function reportError(err: unknown): Promise<number> {
     case 'ConfigError':
       say(`error: ${e.message}`);
       return EXIT_USAGE;
+    case 'WaitTimeoutError':
+      say(`ERROR: ${e.message}`);
+      return 1;
     case 'DatabaseUnavailableError':
       say(`ERROR: ${e.message}`);
       return EXIT_TEMPFAIL;
@@ -134,6 +140,10 @@ async function reportError(err: unknown): Promise<number> {
   }
   if (e?.code === '42P01' || e?.code === '3F000') {
     say(`ERROR: the taskpod tables do not exist in this database (${e.message}): run \`taskpod migrate\` first`);
+    return 1;
+  }
+  if (e?.code === '42703') {
+    say(`ERROR: the taskpod tables are older than this taskpod (${e.message}): run \`taskpod migrate\` first`);
     return 1;
   }
   const { isConnectionError, describeDbError } = await import('./db/pool.js');

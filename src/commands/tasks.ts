@@ -2,13 +2,14 @@
 import { readFile, rm } from 'node:fs/promises';
 import { openContext, type Context } from '../context.js';
 import { validateParams } from '../plugins.js';
-import { BusinessError, STATUSES, TaskNotFoundError, UsageError, parseTaskRef, type Status, type Task } from '../tasks/model.js';
+import { BusinessError, FINAL, STATUSES, TaskNotFoundError, UsageError, parseTaskRef, type Status, type Task } from '../tasks/model.js';
 import { InputError } from '../storage.js';
 import { checkResources } from '../config.js';
 
 export interface SubmitFlags {
   params?: string; paramsFile?: string; inputFile?: string; attach?: string[];
   maxAttempts?: string; timeout?: string; priority?: string; resources?: string; json?: boolean;
+  dedupeKey?: string; wait?: boolean; waitTimeout?: string;
 }
 
 function intFlag(value: string | undefined, flag: string, min: number): number | undefined {
@@ -60,6 +61,9 @@ export async function submitCommand(taskType: string, flags: SubmitFlags, out = 
   const timeoutSeconds = intFlag(flags.timeout, '--timeout', 1);
   const priority = intFlag(flags.priority, '--priority', Number.MIN_SAFE_INTEGER);
   const resources = flags.resources === undefined ? undefined : resourcesFlag(flags.resources);
+  const dedupeKey = flags.dedupeKey === undefined ? undefined : dedupeKeyFlag(flags.dedupeKey);
+  if (flags.waitTimeout !== undefined && !flags.wait) throw new UsageError('--wait-timeout needs --wait');
+  const waitTimeoutSeconds = intFlag(flags.waitTimeout, '--wait-timeout', 1);
 
   let params: unknown = null;
   let inputText: string | undefined;
@@ -75,29 +79,95 @@ export async function submitCommand(taskType: string, flags: SubmitFlags, out = 
   try {
     const plugin = await ctx.registry.load(taskType);
     validateParams(plugin, params);
-    const task = await inTransaction(ctx, async () => {
-      const inserted = await ctx.store.insert({
+    const { task, created } = await inTransaction(ctx, async () => {
+      const result = await ctx.store.insertOnce({
         taskType, params: inputText === undefined ? params : null,
-        maxAttempts: maxAttempts ?? ctx.config.defaultMaxAttempts, priority, timeoutSeconds, resources,
+        maxAttempts: maxAttempts ?? ctx.config.defaultMaxAttempts, priority, timeoutSeconds, resources, dedupeKey,
       });
+      if (!result.created) {
+        if (result.task.task_type !== taskType) {
+          throw new BusinessError(`Dedupe key ${JSON.stringify(dedupeKey)} already names task ${result.task.id} of type ${result.task.task_type}, not ${taskType}`);
+        }
+        return result;
+      }
       try {
-        if (inputText !== undefined) await ctx.files.writeInput(inserted.job_id, inputText);
-        for (const file of flags.attach ?? []) await ctx.files.attach(inserted.job_id, file).catch((err) => {
+        if (inputText !== undefined) await ctx.files.writeInput(result.task.job_id, inputText);
+        for (const file of flags.attach ?? []) await ctx.files.attach(result.task.job_id, file).catch((err) => {
           throw new InputError(`Cannot attach ${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
         });
       } catch (err) {
-        await rm(ctx.files.taskDir(inserted.job_id), { recursive: true, force: true });
+        await rm(ctx.files.taskDir(result.task.job_id), { recursive: true, force: true });
         throw err;
       }
-      return inserted;
+      return result;
     });
-    ctx.logger.debug({ taskId: task.id, taskType }, 'Task submitted');
-    out.write(flags.json
-      ? JSON.stringify({ task_id: task.id, job_id: task.job_id }) + '\n'
-      : `Submitted task ${task.id} (job_id ${task.job_id}, type ${taskType})\n`);
-    return 0;
+    ctx.logger.debug({ taskId: task.id, taskType, created }, created ? 'Task submitted' : 'Task already submitted with this dedupe key');
+    const submitted = { task_id: task.id, job_id: task.job_id, created };
+    if (!flags.wait) {
+      out.write(flags.json ? JSON.stringify(submitted) + '\n' : describeSubmitted(task, created) + '\n');
+      return 0;
+    }
+    if (!flags.json) out.write(describeSubmitted(task, created) + '\n');
+    const finished = await waitUntilFinished(ctx, task.id, waitTimeoutSeconds);
+    if (flags.json) {
+      out.write(JSON.stringify({ ...submitted, status: finished.status, error_message: finished.error_message }) + '\n');
+    } else {
+      out.write(`Task ${task.id} ${finished.status}${finished.error_message ? `: ${finished.error_message}` : ''}\n`);
+    }
+    return finished.status === 'completed' ? 0 : 1;
   } finally {
     await ctx.close();
+  }
+}
+
+function describeSubmitted(task: Task, created: boolean): string {
+  return created
+    ? `Submitted task ${task.id} (job_id ${task.job_id}, type ${task.task_type})`
+    : `Task ${task.id} already submitted with dedupe key ${JSON.stringify(task.dedupe_key)} (job_id ${task.job_id}, type ${task.task_type}, ${task.status})`;
+}
+
+/** --dedupe-key: 1 to 255 characters, no control characters (the column's own check, said up front). */
+function dedupeKeyFlag(key: string): string {
+  if (key.length < 1 || key.length > 255) throw new UsageError(`--dedupe-key must be 1 to 255 characters, got ${key.length}`);
+  // eslint-disable-next-line no-control-regex
+  if (/[\x00-\x1f\x7f]/.test(key)) throw new UsageError('--dedupe-key must not contain control characters');
+  return key;
+}
+
+/**
+ * Waits for the task to reach completed, failed or cancelled: woken by the tasks table's
+ * NOTIFY on each status change, with a slow poll in case a notification is missed.
+ * Past the timeout, throws with the status the task is still in.
+ */
+async function waitUntilFinished(ctx: Context, taskId: number, timeoutSeconds: number | undefined): Promise<Task> {
+  const deadline = timeoutSeconds === undefined ? Infinity : Date.now() + timeoutSeconds * 1000;
+  let wake: () => void = () => undefined;
+  const onNotification = () => wake();
+  ctx.client.on('notification', onNotification);
+  try {
+    await ctx.store.listen();
+    for (;;) {
+      const task = await ctx.store.find({ taskId });
+      if (!task) throw new BusinessError(`Task ${taskId} disappeared while waiting for it`);
+      if (FINAL.includes(task.status)) return task;
+      const left = deadline - Date.now();
+      if (left <= 0) throw new WaitTimeoutError(`Task ${taskId} is still ${task.status} after ${timeoutSeconds} s (--wait-timeout)`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, Math.min(WAIT_POLL_MS, left));
+        wake = () => { clearTimeout(timer); resolve(); };
+      });
+    }
+  } finally {
+    ctx.client.off('notification', onNotification);
+  }
+}
+
+const WAIT_POLL_MS = 5_000;
+
+export class WaitTimeoutError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'WaitTimeoutError';
   }
 }
 

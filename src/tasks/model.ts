@@ -37,6 +37,8 @@ export interface Task {
   resources: ResourceRequirements | null;
   /** Tail of a failed pod's log, recorded with the failure reason. */
   log_tail: string | null;
+  /** The submitter's key for this piece of work, unique across tasks (e.g. a CronJob's Job name). */
+  dedupe_key: string | null;
 }
 
 /** How a task is named on the command line: by task_id or by job_id. */

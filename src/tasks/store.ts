@@ -13,6 +13,8 @@ export interface NewTask {
   timeoutSeconds?: number | null;
   runAfter?: Date | null;
   resources?: Task['resources'];
+  /** Unique across tasks: a second insert with the same key returns the first task instead. */
+  dedupeKey?: string | null;
 }
 
 export interface ListFilter { status?: Status; taskType?: string; limit?: number }
@@ -52,14 +54,24 @@ export class TaskStore {
     return rows[0];
   }
 
-  insert(task: NewTask): Promise<Task> {
-    return this.one(
-      `INSERT INTO ${this.t} (task_type, params, max_attempts, priority, timeout_seconds, run_after, resources)
-       VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *`,
-      [task.taskType, task.params === null ? null : JSON.stringify(task.params), task.maxAttempts,
-        task.priority ?? 0, task.timeoutSeconds ?? null, task.runAfter ?? null,
-        task.resources ? JSON.stringify(task.resources) : null],
-    ) as Promise<Task>;
+  /** Inserts the task; with a dedupe key already taken, returns that key's task with created false. */
+  async insert(task: NewTask): Promise<Task> {
+    return (await this.insertOnce(task)).task;
+  }
+
+  async insertOnce(task: NewTask): Promise<{ task: Task; created: boolean }> {
+    const values = [task.taskType, task.params === null ? null : JSON.stringify(task.params), task.maxAttempts,
+      task.priority ?? 0, task.timeoutSeconds ?? null, task.runAfter ?? null,
+      task.resources ? JSON.stringify(task.resources) : null, task.dedupeKey ?? null];
+    // ON CONFLICT waits for a concurrent insert of the same key to commit or roll back, so two
+    // submits racing on one key make one task; the loser reads the winner's row.
+    const inserted = await this.one(
+      `INSERT INTO ${this.t} (task_type, params, max_attempts, priority, timeout_seconds, run_after, resources, dedupe_key)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (dedupe_key) DO NOTHING RETURNING *`, values);
+    if (inserted) return { task: inserted, created: true };
+    const existing = await this.one(`SELECT * FROM ${this.t} WHERE dedupe_key = $1`, [task.dedupeKey]);
+    if (!existing) throw new Error(`Task with dedupe key ${JSON.stringify(task.dedupeKey)} neither inserted nor found`);
+    return { task: existing, created: false };
   }
 
   find(ref: TaskRef): Promise<Task | undefined> {

@@ -4,7 +4,10 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync, readdirSync } fro
 import os from 'node:os';
 import path from 'node:path';
 import { setupTestDb, type TestDb } from '../support/db.js';
-import { runCli } from '../support/cli.js';
+import type { Task } from '../../src/tasks/model.js';
+import { runCli, spawnCli, toResult } from '../support/cli.js';
+import { waitFor } from '../support/wait.js';
+import { migrate, readMigrations } from '../../src/db/migrate.js';
 
 let db: TestDb;
 let work: string;
@@ -17,7 +20,7 @@ afterAll(async () => { await db?.cleanup(); });
 const cli = (args: string[], extra: Record<string, string> = {}) => runCli(args, db.env(extra));
 const count = async () => (await db.client.query(`SELECT count(*)::int AS n FROM "${db.schema}".tasks`)).rows[0].n as number;
 
-async function submitJson(args: string[]): Promise<{ task_id: number; job_id: string }> {
+async function submitJson(args: string[]): Promise<{ task_id: number; job_id: string; created: boolean }> {
   const r = await cli(['submit', ...args, '--json']);
   expect(r.stderr).toBe('');
   expect(r.exitCode).toBe(0);
@@ -27,7 +30,7 @@ async function submitJson(args: string[]): Promise<{ task_id: number; job_id: st
 describe('submit', () => {
   it('--json prints exactly task_id and job_id, and the task is pending with its params', async () => {
     const out = await submitJson(['echo', '--params', '{"message":"hi"}', '--max-attempts', '5', '--timeout', '30', '--priority', '-2']);
-    expect(Object.keys(out)).toEqual(['task_id', 'job_id']);
+    expect(out).toEqual({ task_id: expect.any(Number), job_id: expect.any(String), created: true });
     expect(out.job_id).toMatch(/^[0-9a-f]{32}$/);
     expect(await db.store.find({ taskId: out.task_id })).toMatchObject({
       job_id: out.job_id, task_type: 'echo', status: 'pending', params: { message: 'hi' },
@@ -91,6 +94,119 @@ describe('submit', () => {
     const r = await cli(['submit', 'echo', '--params', '{"message":"x"}', '--attach', good, '--attach', '/nonexistent/x']);
     expect(r.exitCode).toBe(1);
     expect(readdirSync(db.dataDir).length).toBe(before);
+  });
+});
+
+describe('submit --dedupe-key: one task per key', () => {
+  it('a second submit with the same key prints the first task and makes none', async () => {
+    const key = 'nightly-29381040';
+    const first = await submitJson(['echo', '--params', '{"message":"night"}', '--dedupe-key', key]);
+    const before = await count();
+    const again = await cli(['submit', 'echo', '--params', '{"message":"night"}', '--dedupe-key', key]);
+    expect(again.exitCode).toBe(0);
+    expect(again.stdout).toBe(`Task ${first.task_id} already submitted with dedupe key "${key}" (job_id ${first.job_id}, type echo, pending)`);
+    expect(await submitJson(['echo', '--params', '{"message":"night"}', '--dedupe-key', key])).toEqual({ ...first, created: false });
+    expect(await count()).toBe(before);
+    expect((await db.store.find({ taskId: first.task_id }))!.dedupe_key).toBe(key);
+    const other = await submitJson(['echo', '--params', '{"message":"night"}', '--dedupe-key', 'nightly-29381041']);
+    expect(other.created).toBe(true);
+    expect(await count()).toBe(before + 1);
+  });
+
+  it('eight submits racing on one key make exactly one task, and all print it', async () => {
+    const key = `race-${Date.now()}`;
+    const results = await Promise.all(Array.from({ length: 8 }, () =>
+      cli(['submit', 'echo', '--params', '{"message":"r"}', '--dedupe-key', key, '--json'])));
+    for (const r of results) expect(r.exitCode, r.stderr).toBe(0);
+    const outs = results.map((r) => JSON.parse(r.stdout) as { task_id: number; created: boolean });
+    expect(new Set(outs.map((o) => o.task_id)).size).toBe(1);
+    expect(outs.filter((o) => o.created)).toHaveLength(1);
+    const { rows } = await db.client.query(`SELECT count(*)::int AS n FROM "${db.schema}".tasks WHERE dedupe_key = $1`, [key]);
+    expect(rows[0].n).toBe(1);
+  });
+
+  it('a duplicate leaves the first task\'s input.json alone; a key used by another type is refused', async () => {
+    const a = path.join(work, 'dedupe-a.json');
+    const b = path.join(work, 'dedupe-b.json');
+    writeFileSync(a, '{"message": "first"}');
+    writeFileSync(b, '{"message": "second"}');
+    const first = await submitJson(['echo', '--input-file', a, '--dedupe-key', 'with-input']);
+    expect((await submitJson(['echo', '--input-file', b, '--dedupe-key', 'with-input'])).created).toBe(false);
+    expect(readFileSync(db.files.inputPath(first.job_id), 'utf8')).toBe('{"message": "first"}');
+    const before = await count();
+    const clash = await cli(['submit', 'sleepy', '--params', '{"ms":1}', '--dedupe-key', 'with-input']);
+    expect(clash.exitCode).toBe(1);
+    expect(clash.stderr).toContain(`ERROR: Business error: Dedupe key "with-input" already names task ${first.task_id} of type echo, not sleepy`);
+    expect(await count()).toBe(before);
+  });
+
+  it('bad keys are refused before anything is written; a hostile key is only data', async () => {
+    const before = await count();
+    for (const [key, message] of [
+      ['', '--dedupe-key must be 1 to 255 characters, got 0'],
+      ['k'.repeat(256), '--dedupe-key must be 1 to 255 characters, got 256'],
+      ['line\nbreak', '--dedupe-key must not contain control characters'],
+    ]) {
+      const r = await cli(['submit', 'echo', '--params', '{"message":"x"}', '--dedupe-key', key]);
+      expect(r.exitCode).toBe(2);
+      expect(r.stderr).toBe(`error: ${message}`);
+    }
+    expect(await count()).toBe(before);
+    const hostile = "x'); DROP TABLE tasks; --";
+    const out = await submitJson(['echo', '--params', '{"message":"x"}', '--dedupe-key', hostile]);
+    expect((await db.store.find({ taskId: out.task_id }))!.dedupe_key).toBe(hostile);
+    expect(await count()).toBe(before + 1);
+  });
+
+  it('a database not yet migrated to dedupe keys is told to run migrate', async () => {
+    const schema = `${db.schema}_old`;
+    await migrate(db.client, schema, readMigrations().filter((m) => m.id < 3));
+    try {
+      const r = await cli(['submit', 'echo', '--params', '{"message":"x"}', '--dedupe-key', 'k'], { TASKPOD_SCHEMA: schema });
+      expect(r.exitCode).toBe(1);
+      expect(r.stderr).toMatch(/^ERROR: the taskpod tables are older than this taskpod \(.*dedupe_key.*\): run `taskpod migrate` first$/);
+    } finally {
+      await db.client.query(`DROP SCHEMA "${schema}" CASCADE`);
+    }
+  });
+});
+
+describe('submit --wait', () => {
+  it('waits for the task to complete, then exits 0 with its status', async () => {
+    const child = spawnCli(['submit', 'echo', '--params', '{"message":"waited"}', '--dedupe-key', 'wait-ok', '--wait', '--wait-timeout', '60'], db.env());
+    let task: Task | undefined;
+    await waitFor(async () => (task = (await db.client.query(`SELECT * FROM "${db.schema}".tasks WHERE dedupe_key = 'wait-ok'`)).rows[0]) !== undefined);
+    expect((await cli(['run', '--task-id', String(task!.id)])).exitCode).toBe(0);
+    const r = toResult(await child);
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout).toBe(`Submitted task ${task!.id} (job_id ${task!.job_id}, type echo)\nTask ${task!.id} completed`);
+  });
+
+  it('exits 1 with the status when the task is cancelled, and --json says so', async () => {
+    const child = spawnCli(['submit', 'echo', '--params', '{"message":"x"}', '--dedupe-key', 'wait-cancel', '--wait', '--json'], db.env());
+    let task: Task | undefined;
+    await waitFor(async () => (task = (await db.client.query(`SELECT * FROM "${db.schema}".tasks WHERE dedupe_key = 'wait-cancel'`)).rows[0]) !== undefined);
+    expect((await cli(['cancel', String(task!.id)])).exitCode).toBe(0);
+    const r = toResult(await child);
+    expect(r.exitCode).toBe(1);
+    expect(JSON.parse(r.stdout)).toEqual({ task_id: task!.id, job_id: task!.job_id, created: true, status: 'cancelled', error_message: 'Cancelled by request' });
+  });
+
+  it('gives up after --wait-timeout with the status the task is still in; --wait-timeout alone is a usage error', async () => {
+    const r = await cli(['submit', 'echo', '--params', '{"message":"x"}', '--wait', '--wait-timeout', '1']);
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toMatch(/^ERROR: Task \d+ is still pending after 1 s \(--wait-timeout\)$/);
+    const alone = await cli(['submit', 'echo', '--params', '{"message":"x"}', '--wait-timeout', '5']);
+    expect(alone.exitCode).toBe(2);
+    expect(alone.stderr).toBe('error: --wait-timeout needs --wait');
+  });
+
+  it('waiting on a duplicate waits for the first task, already finished', async () => {
+    const first = await submitJson(['echo', '--params', '{"message":"done"}', '--dedupe-key', 'wait-dup']);
+    expect((await cli(['run', '--task-id', String(first.task_id)])).exitCode).toBe(0);
+    const r = await cli(['submit', 'echo', '--params', '{"message":"done"}', '--dedupe-key', 'wait-dup', '--wait']);
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout).toContain(`Task ${first.task_id} completed`);
   });
 });
 
@@ -170,10 +286,10 @@ describe('set-up commands', () => {
     const schema = `${db.schema}_m`;
     const results = await Promise.all(Array.from({ length: 4 }, () => cli(['migrate'], { TASKPOD_SCHEMA: schema })));
     expect(results.map((r) => r.exitCode)).toEqual([0, 0, 0, 0]);
-    expect(results.filter((r) => r.stdout.startsWith('Applied 2 migration(s)'))).toHaveLength(1);
+    expect(results.filter((r) => r.stdout.startsWith('Applied 3 migration(s)'))).toHaveLength(1);
     expect(results.filter((r) => r.stdout === `Schema ${schema} is up to date`)).toHaveLength(3);
     const { rows } = await db.client.query(`SELECT id, name FROM "${schema}".migrations`);
-    expect(rows).toEqual([{ id: 1, name: '001_tasks' }, { id: 2, name: '002_dispatcher' }]);
+    expect(rows).toEqual([{ id: 1, name: '001_tasks' }, { id: 2, name: '002_dispatcher' }, { id: 3, name: '003_dedupe_key' }]);
     await db.client.query(`DROP SCHEMA "${schema}" CASCADE`);
   });
 
