@@ -61,7 +61,7 @@ const jobCondition = (name: string) => api.job(name)!.status.conditions
 const tasksWithKey = async (key: string) => (await db.client.query<Task>(`SELECT * FROM "${db.schema}".tasks WHERE dedupe_key = $1`, [key])).rows;
 
 /** What the CronJob controller creates for a scheduled time: a Job named <cronjob>-<minutes since the epoch>. */
-function jobFromCronJob(cronJob: KObj, name: string): KObj {
+function jobFromCronJob(cronJob: KObj, name: string): k8s.V1Job {
   return { apiVersion: 'batch/v1', kind: 'Job', metadata: { name, labels: cronJob.spec.jobTemplate.metadata?.labels }, spec: structuredClone(cronJob.spec.jobTemplate.spec) };
 }
 
@@ -89,7 +89,7 @@ describe('examples/', () => {
     const name = job.metadata.name.replace('5', String(task.id));
     job.metadata.name = name;
     job.spec.template.spec.containers[0].args = ['run', '--task-id', String(task.id)];
-    await batch.createNamespacedJob({ namespace: 'default', body: job });
+    await batch.createNamespacedJob({ namespace: 'default', body: job as k8s.V1Job });
     await completeOrFailed(name);
     expect(jobCondition(name)).toBe('Complete');
     const done = await db.task(task.id);

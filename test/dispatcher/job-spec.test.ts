@@ -18,7 +18,7 @@ function task(over: Partial<Task> = {}): Task {
     id: 42, job_id: '0123456789abcdef0123456789abcdef', task_type: 'seq_toolkit', status: 'pending', params: null,
     error_message: null, attempts: 0, max_attempts: 3, priority: 0, timeout_seconds: 600, progress: null,
     progress_message: null, k8s_job_name: null, worker: null, created_at: at, updated_at: at, queued_at: null,
-    started_at: null, finished_at: null, heartbeat_at: null, run_after: null, launches: 0, resources: null, log_tail: null,
+    started_at: null, finished_at: null, heartbeat_at: null, run_after: null, launches: 0, resources: null, log_tail: null, dedupe_key: null,
     ...over,
   };
 }
