@@ -84,6 +84,14 @@ describe('Chart.yaml', () => {
     expect(chart).toMatchObject({ apiVersion: 'v2', name: 'taskpod', type: 'application', kubeVersion: '>=1.27.0-0', appVersion: pkg.version });
   });
 
+  it('kubeVersion: a cluster older than 1.27 is refused', async () => {
+    for (const h of HELMS) {
+      const r = await runHelm(bins[h.helm], ['template', 'x', chartDir, '-f', path.join(repoRoot, DEFAULT), '--kube-version', '1.26.5']);
+      expect(r.exitCode).not.toBe(0);
+      expect(r.stderr).toMatch(/kubeVersion.*>=1\.27\.0-0/);
+    }
+  });
+
   it('helm 3 and helm 4 render the same objects', () => {
     for (const name of Object.keys(CASES)) expect(rendered['v4.1'][name]).toEqual(helm3()[name]);
   });
@@ -530,6 +538,20 @@ describe('the rest', () => {
   });
 
   // helm 3's `install --dry-run=client` still asks a cluster for its version; helm 4's does not.
+  it('NetworkPolicy with the defaults: DNS to kube-dns; the database and API server ports to any destination', async () => {
+    const policy = findOne(await renderChart(bins['v4.1'], { values: [DEFAULT], set: { 'networkPolicy.enabled': true } }), 'NetworkPolicy');
+    expect(policy.spec.ingress).toEqual([{ ports: [{ port: 'metrics', protocol: 'TCP' }] }]);
+    expect(policy.spec.egress).toEqual([
+      {
+        ports: [{ port: 53, protocol: 'UDP' }, { port: 53, protocol: 'TCP' }],
+        to: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } }, podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } } }],
+      },
+      { ports: [{ port: 5432, protocol: 'TCP' }] },
+      { ports: [{ port: 443, protocol: 'TCP' }, { port: 6443, protocol: 'TCP' }] },
+    ]);
+    expectValidObject(policy);
+  });
+
   it('NOTES.txt (helm 4): submit through node in the dispatcher (the entrypoint is the CLI), then watch', async () => {
     for (const h of HELMS.filter((x) => x.helm === 'v4.1')) {
       const r = await runHelm(bins[h.helm], ['install', 'demo', chartDir, '-n', 'jobs', '-f', path.join(repoRoot, DEFAULT), '--dry-run=client', '-o', 'json']);
