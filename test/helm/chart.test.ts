@@ -274,7 +274,7 @@ describe('the dispatcher Deployment', () => {
     expect(d.spec.replicas).toBe(1);
     const c = d.spec.template.spec.containers[0];
     expect(c.args).toEqual(['dispatch']);
-    expect(c.image).toBe('taskpod:0.1.0');
+    expect(c.image).toBe('ghcr.io/taskpod/taskpod:0.1.0');
     expect(c.ports).toEqual([{ name: 'metrics', containerPort: 9090, protocol: 'TCP' }]);
     expect(c.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'metrics' });
     expect(c.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'metrics' });
@@ -315,8 +315,8 @@ describe('the dispatcher Deployment', () => {
   it('an image digest pins the image everywhere, the Jobs included', async () => {
     const digest = `sha256:${'ab'.repeat(32)}`;
     const objects = await renderChart(bins['v4.1'], { values: [DEFAULT], set: { image: { digest } } });
-    expect(configMapData(objects).TASKPOD_IMAGE).toBe(`taskpod@${digest}`);
-    for (const o of podHolders(objects)) for (const c of containersOf(podSpecOf(o)!)) expect(c.image).toBe(`taskpod@${digest}`);
+    expect(configMapData(objects).TASKPOD_IMAGE).toBe(`ghcr.io/taskpod/taskpod@${digest}`);
+    for (const o of podHolders(objects)) for (const c of containersOf(podSpecOf(o)!)) expect(c.image).toBe(`ghcr.io/taskpod/taskpod@${digest}`);
   });
 
   it('checksum/config changes with the configuration, the pod template and the chart-made Secret, and only then', async () => {
@@ -345,7 +345,7 @@ describe('the configuration in the ConfigMap', () => {
     // Every key is a taskpod environment variable: loadConfig rejects nothing, and uses them all.
     const config = loadConfig({ ...data, DATABASE_URL: 'postgres://x@y/z' });
     expect(config).toMatchObject({
-      executor: 'kubernetes', namespace: 'tasks', schema: 'taskpod', image: 'taskpod:0.1.0', imagePullPolicy: 'IfNotPresent',
+      executor: 'kubernetes', namespace: 'tasks', schema: 'taskpod', image: 'ghcr.io/taskpod/taskpod:0.1.0', imagePullPolicy: 'IfNotPresent',
       imagePullSecrets: [], pvc: 'taskpod-data', dataDir: '/var/lib/taskpod/data', jobDataDir: '/var/lib/taskpod/data',
       databaseSecret: 'taskpod-database', databaseSecretKey: 'DATABASE_URL', taskServiceAccount: 'taskpod-task',
       jobPrefix: 'taskpod', concurrency: 20, typeConcurrency: {}, typeResources: {}, podTemplateFile: '', kueueQueue: '',
@@ -472,13 +472,16 @@ describe('schedules', () => {
     expect(c.args).toEqual([
       'submit', 'seq_toolkit', '--params', JSON.stringify({ ambiguous: 'weighted', operation: 'gc_content', sequence: 'ACGTGCGC' }),
       '--priority', '5', '--max-attempts', '2', '--timeout', '600', '--resources', '{"limits":{"memory":"512Mi"}}',
-      '--dedupe-key', '$(TASKPOD_SCHEDULED_JOB)',
+      '--attach', '/data/tasks/reference/genome.fa', '--dedupe-key', '$(TASKPOD_SCHEDULED_JOB)',
     ]);
     expect(c.env).toContainEqual({ name: 'TASKPOD_SCHEDULED_JOB', valueFrom: { fieldRef: { fieldPath: "metadata.labels['batch.kubernetes.io/job-name']" } } });
     expect(c.resources).toEqual({ requests: { cpu: '50m', memory: '64Mi' }, limits: { memory: '256Mi' } });
-    // A submit needs no task files.
-    expect(c.volumeMounts.map((m: any) => m.name)).toEqual(['tmp']);
+    // Files to attach are on the shared volume: it is mounted.
+    expect(c.volumeMounts).toEqual([{ name: 'tmp', mountPath: '/tmp' }, { name: 'data', mountPath: '/data/tasks' }]);
     const weekly = findOne(helm3().allOn, 'CronJob', 'taskpod-weekly-report');
+    // Without attachments a submit needs no task files.
+    expect(weekly.spec.jobTemplate.spec.template.spec.containers[0].volumeMounts).toEqual([{ name: 'tmp', mountPath: '/tmp' }]);
+    expect(weekly.spec.jobTemplate.spec.template.spec.volumes).toEqual([{ name: 'tmp', emptyDir: {} }]);
     expect(weekly.spec).toMatchObject({ schedule: '@weekly', suspend: true, concurrencyPolicy: 'Replace' });
     expect(weekly.spec.jobTemplate.spec.template.spec.containers[0].args).toEqual([
       'submit', 'command', '--params', '{"args":["--version"],"command":"samtools"}', '--dedupe-key', '$(TASKPOD_SCHEDULED_JOB)',
@@ -571,6 +574,7 @@ describe('values.schema.json rejects bad values with a message naming the value'
     ['a bad concurrencyPolicy', { schedules: [{ name: 'a', schedule: '* * * * *', type: 'x', concurrencyPolicy: 'Sometimes' }] }, /schedules.0.concurrencyPolicy.*Allow.*Forbid.*Replace|\/schedules\/0\/concurrencyPolicy'.*Allow.*Forbid.*Replace/],
     ['a submit schedule without type', { schedules: [{ name: 'a', schedule: '* * * * *' }] }, /schedules.0: type is required|\/schedules\/0': missing property 'type'/],
     ['a drain schedule with a type', { schedules: [{ name: 'a', schedule: '* * * * *', mode: 'drain', type: 'x' }] }, /Property name of "type"|invalid propertyName 'type'/],
+    ['an attachment that is not an absolute path', { schedules: [{ name: 'a', schedule: '* * * * *', type: 'x', attach: ['genome.fa'] }] }, /schedules.0.attach.0|\/schedules\/0\/attach\/0'/],
     ['a bad mode', { schedules: [{ name: 'a', schedule: '* * * * *', mode: 'sometimes' }] }, /mode.*(submit.*drain)/],
     ['a bad schedule name', { schedules: [{ name: 'Nightly_GC', schedule: '* * * * *', type: 'x' }] }, /schedules.0.name|\/schedules\/0\/name'/],
     ['a schedule name too long for the CronJob', { schedules: [{ name: 'x'.repeat(41), schedule: '* * * * *', type: 'x' }] }, /schedules.0.name|\/schedules\/0\/name'/],
