@@ -600,6 +600,18 @@ describe('values.schema.json rejects bad values with a message naming the value'
     });
   }
 
+  it('an unnamed existing ServiceAccount is refused: the Role would go to the namespace\'s default one', async () => {
+    for (const h of HELMS) {
+      const r = await runHelm(bins[h.helm], ['template', 'x', chartDir, '-f', path.join(repoRoot, DEFAULT), '--set', 'serviceAccount.create=false']);
+      expect(r.exitCode).not.toBe(0);
+      expect(r.stderr).toContain('taskpod: serviceAccount.create is false but serviceAccount.name is empty');
+    }
+    const named = await renderChart(bins['v4.1'], { values: [DEFAULT], set: { serviceAccount: { create: false, name: 'ops-dispatcher' } } });
+    expect(named.filter((o) => o.kind === 'ServiceAccount').map((o) => o.metadata.name)).toEqual(['taskpod-task']);
+    expect(findOne(named, 'RoleBinding').subjects[0].name).toBe('ops-dispatcher');
+    expect(findOne(named, 'Deployment').spec.template.spec.serviceAccountName).toBe('ops-dispatcher');
+  });
+
   it('no database: the chart\'s own message; both url and existingSecret: refused too', async () => {
     for (const h of HELMS) {
       const none = await runHelm(bins[h.helm], ['template', 'x', chartDir]);

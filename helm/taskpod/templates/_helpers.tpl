@@ -236,6 +236,9 @@ Checks of values the schema cannot express; included by configmap.yaml, so every
 {{- if and .Values.database.url .Values.database.existingSecret }}
 {{- fail "taskpod: set only one of database.url and database.existingSecret" }}
 {{- end }}
+{{- if and .Values.dispatcher.enabled .Values.rbac.create (not .Values.serviceAccount.create) (not .Values.serviceAccount.name) }}
+{{- fail "taskpod: serviceAccount.create is false but serviceAccount.name is empty: the dispatcher's Role would be bound to the namespace's default ServiceAccount, and so to every pod using it. Name the ServiceAccount the dispatcher should use." }}
+{{- end }}
 {{- $managed := include "taskpod.managedEnv" . | fromYaml }}
 {{- range $key, $_ := .Values.config }}
 {{- if or (hasKey $managed $key) (eq $key "DATABASE_URL") }}
