@@ -130,19 +130,29 @@ describe('dispatch --executor local', () => {
     expect(readFileSync(path.join(dir, 'runs.log'), 'utf8').trim().split('\n')).toHaveLength(2);
   });
 
+  /** A task some runner took an hour ago and then vanished with; created in one transaction, so no dispatcher ever sees it pending. */
+  async function ghostRunning(params: unknown, maxAttempts: number, worker: string): Promise<Task> {
+    await db.client.query('BEGIN');
+    try {
+      const t = await submit('echo', params, maxAttempts);
+      await db.client.query(
+        `UPDATE "${db.schema}".tasks SET status = 'running', attempts = 1, worker = $2, heartbeat_at = now() - interval '1 hour'
+          WHERE id = $1`, [t.id, worker]);
+      await db.client.query('COMMIT');
+      return t;
+    } catch (err) {
+      await db.client.query('ROLLBACK');
+      throw err;
+    }
+  }
+
   it('a task left running by a vanished runner (stale heartbeat, lock free) is retried or given up', async () => {
     await dispatcher();
-    const t = await submit('echo', { message: 'x' }, 1);
-    await db.client.query(
-      `UPDATE "${db.schema}".tasks SET status = 'running', attempts = 1, worker = 'ghost/1', heartbeat_at = now() - interval '1 hour'
-        WHERE id = $1`, [t.id]);
+    const t = await ghostRunning({ message: 'x' }, 1, 'ghost/1');
     await until(t.id, (x) => x.status === 'failed', 'failed');
     expect((await task(t.id)).error_message).toMatch(/^Gave up after 1 of 1 attempts: Runner vanished: worker ghost\/1 sent no heartbeat for 36\d\d s and holds no lock$/);
 
-    const again = await submit('echo', { message: 'y' }, 2);
-    await db.client.query(
-      `UPDATE "${db.schema}".tasks SET status = 'running', attempts = 1, worker = 'ghost/2', heartbeat_at = now() - interval '1 hour'
-        WHERE id = $1`, [again.id]);
+    const again = await ghostRunning({ message: 'y' }, 2, 'ghost/2');
     await until(again.id, (x) => x.status === 'completed', 'retried and completed');
     expect(await task(again.id)).toMatchObject({ attempts: 2, launches: 1 });
   });
