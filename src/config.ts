@@ -1,6 +1,7 @@
 // The one configuration schema: every setting, its environment variable and its default.
 // A bad value stops start-up with the key, the env var and what was wrong.
 import convict from 'convict';
+import { ConfigError } from './config-error.js';
 
 const IDENTIFIER = /^[a-z_][a-z0-9_]{0,62}$/;
 
@@ -265,12 +266,7 @@ export interface ResourceRequirements {
   limits?: Record<string, string>;
 }
 
-export class ConfigError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ConfigError';
-  }
-}
+export { ConfigError };
 
 type SchemaKey = keyof typeof schema;
 

