@@ -2,7 +2,7 @@
 // server to the dispatcher loop; SIGTERM drains and exits 0.
 import type { Config } from '../config.js';
 import { loadConfig } from '../config.js';
-import { openContext, loadLogger } from '../context.js';
+import { openContext, loadLogger, workerName } from '../context.js';
 import { connectClient, createPool, describeDbError, resolveDatabaseUrl } from '../db/pool.js';
 import { isMigrated } from '../db/migrate.js';
 import type { Logger } from '../logger.js';
@@ -27,7 +27,10 @@ export async function dispatchCommand(flags: DispatchFlags): Promise<number> {
   const config = loadConfig();
   const logger = loadLogger(config);
   const kind = executorKind(config, flags);
-  const ctx = await openContext(config, logger, 'taskpod dispatch');
+  // Each connection names this dispatcher (as `taskpod run <worker>` does), so pg_stat_activity
+  // tells replicas apart.
+  const appName = `taskpod dispatch ${workerName(config)}`;
+  const ctx = await openContext(config, logger, appName);
   if (!(await isMigrated(ctx.client, config.schema))) {
     await ctx.close();
     process.stderr.write(`ERROR: the taskpod tables in schema ${config.schema} are missing or out of date: run \`taskpod migrate\` first\n`);
@@ -35,7 +38,7 @@ export async function dispatchCommand(flags: DispatchFlags): Promise<number> {
   }
   // The context's own connection was only needed for the check (and the embedded set-up).
   await ctx.close();
-  const pool = createPool(await resolveDatabaseUrl(config), config, 8, 'taskpod dispatch (pool)');
+  const pool = createPool(await resolveDatabaseUrl(config), config, 8, `${appName} (pool)`);
   pool.on('error', (err) => logger.warn({ err: describeDbError(err) }, 'Idle database connection failed'));
   const metrics = new DispatcherMetrics(new TaskStore(pool, config.schema));
   const executor: Executor = kind === 'local'
@@ -43,7 +46,7 @@ export async function dispatchCommand(flags: DispatchFlags): Promise<number> {
     : await kubernetesExecutor(config, logger, metrics, ctx.registry);
   const dispatcher = new Dispatcher({
     config, logger, pool, executor, metrics,
-    connectListener: () => connectClient(config, 'taskpod dispatch (listen)'),
+    connectListener: () => connectClient(config, `${appName} (listen)`),
   });
   const closeAll = () => pool.end().catch(() => undefined);
 

@@ -1,5 +1,6 @@
 // `taskpod dispatch --executor local` end to end: real dispatcher and runner processes, the real
 // database, real signals. Polling is pushed far out so that only NOTIFY can wake the dispatcher.
+import os from 'node:os';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -159,11 +160,16 @@ describe('dispatch --executor local', () => {
 
   it('survives losing its database connections: LISTEN comes back and launching goes on', async () => {
     const d = await dispatcher();
+    // This dispatcher's connections only (other test files run dispatchers on the same server).
+    const mine = `taskpod dispatch ${os.hostname()}/${d.pid}`;
+    const listening = async () => (await db.client.query(
+      `SELECT 1 FROM pg_stat_activity WHERE application_name = $1 AND query LIKE 'LISTEN%'`, [`${mine} (listen)`])).rowCount === 1;
+    await waitFor(listening, 10_000, 'LISTEN up');
     // Every connection of the dispatcher: LISTEN, idle pool ones, and any checked out mid-query.
-    const { rowCount } = await db.client.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name LIKE 'taskpod dispatch%'`);
-    expect(rowCount).toBeGreaterThanOrEqual(1);
+    const { rowCount } = await db.client.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name LIKE $1`, [`${mine}%`]);
+    expect(rowCount).toBeGreaterThanOrEqual(2);
     await waitFor(() => d.messages().includes('LISTEN connection lost; polling until it is back'), 10_000, 'loss noticed');
-    await waitFor(async () => (await db.client.query(`SELECT 1 FROM pg_stat_activity WHERE application_name = 'taskpod dispatch (listen)' AND query LIKE 'LISTEN%'`)).rowCount === 1, 10_000, 'LISTEN again');
+    await waitFor(listening, 10_000, 'LISTEN again');
     const t = await submit('echo', { message: 'after the outage' });
     await until(t.id, (x) => x.status === 'completed', 'completed');
     expect(d.proc.exitCode).toBeNull();
