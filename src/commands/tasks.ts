@@ -79,7 +79,7 @@ export async function submitCommand(taskType: string, flags: SubmitFlags, out = 
   try {
     const plugin = await ctx.registry.load(taskType);
     validateParams(plugin, params);
-    const { task, created } = await inTransaction(ctx, async () => {
+    const { task, created } = await ctx.store.transaction(async () => {
       const result = await ctx.store.insertOnce({
         taskType, params: inputText === undefined ? params : null,
         maxAttempts: maxAttempts ?? ctx.config.defaultMaxAttempts, priority, timeoutSeconds, resources, dedupeKey,
@@ -168,18 +168,6 @@ export class WaitTimeoutError extends Error {
   constructor(message: string) {
     super(message);
     this.name = 'WaitTimeoutError';
-  }
-}
-
-async function inTransaction<T>(ctx: Context, work: () => Promise<T>): Promise<T> {
-  await ctx.client.query('BEGIN');
-  try {
-    const result = await work();
-    await ctx.client.query('COMMIT');
-    return result;
-  } catch (err) {
-    await ctx.client.query('ROLLBACK').catch(() => undefined);
-    throw err;
   }
 }
 

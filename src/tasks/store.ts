@@ -54,11 +54,12 @@ export class TaskStore {
     return rows[0];
   }
 
-  /** Inserts the task; with a dedupe key already taken, returns that key's task with created false. */
+  /** Inserts the task; with a dedupe key already taken, returns that key's task instead. */
   async insert(task: NewTask): Promise<Task> {
     return (await this.insertOnce(task)).task;
   }
 
+  /** Inserts the task, or with a dedupe key already taken, returns that key's task with created false. */
   async insertOnce(task: NewTask): Promise<{ task: Task; created: boolean }> {
     const values = [task.taskType, task.params === null ? null : JSON.stringify(task.params), task.maxAttempts,
       task.priority ?? 0, task.timeoutSeconds ?? null, task.runAfter ?? null,
@@ -199,8 +200,11 @@ export class TaskStore {
     return rows;
   }
 
-  /** Runs work in a transaction: on a connection of its own when the store has a pool. */
-  private async transaction<T>(work: (db: Queryable) => Promise<T>): Promise<T> {
+  /**
+   * Runs work in a transaction: on a connection of its own when the store has a pool; on the
+   * store's client otherwise, so the store's own calls inside work are part of it.
+   */
+  async transaction<T>(work: (db: Queryable) => Promise<T>): Promise<T> {
     const run = async (db: Queryable) => {
       await db.query('BEGIN');
       try {
