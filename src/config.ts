@@ -5,6 +5,23 @@ import { ConfigError } from './config-error.js';
 
 const IDENTIFIER = /^[a-z_][a-z0-9_]{0,62}$/;
 
+// Integers from the environment. convict's own 'nat' and 'port' read a string with parseInt, so
+// "12abc" became 12 and "2.592e+06" (a large number as Helm renders a float) became 2: here only
+// digits make a number, anything else stays a string and is refused with the value shown.
+const digitsOnly = (value: unknown) => (typeof value === 'string' && /^\s*\d+\s*$/.test(value) ? Number(value) : value);
+function integerFormat(name: string, min: number, max: number, message: string): void {
+  convict.addFormat({
+    name,
+    coerce: digitsOnly,
+    validate(value: unknown) {
+      if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) throw new Error(message);
+    },
+  });
+}
+integerFormat('natural', 0, Number.MAX_SAFE_INTEGER, 'must be an integer >= 0');
+integerFormat('positive-int', 1, Number.MAX_SAFE_INTEGER, 'must be a positive integer');
+integerFormat('port-number', 0, 65535, 'ports must be within range 0 - 65535');
+
 const schema = {
   databaseUrl: {
     doc: 'PostgreSQL connection string. Empty: start (or join) the embedded server under embeddedDir.',
@@ -27,7 +44,7 @@ const schema = {
   },
   embeddedPort: {
     doc: 'TCP port of the embedded server on 127.0.0.1; 0 picks a free port when it is first created.',
-    format: 'port', default: 0, env: 'TASKPOD_EMBEDDED_PORT',
+    format: 'port-number', default: 0, env: 'TASKPOD_EMBEDDED_PORT',
   },
   logLevel: {
     doc: 'Log level.',
@@ -47,19 +64,19 @@ const schema = {
   },
   heartbeatMs: {
     doc: 'How often a runner refreshes heartbeat_at and checks for cancellation (milliseconds).',
-    format: positiveInt, default: 10_000, env: 'TASKPOD_HEARTBEAT_MS',
+    format: 'positive-int', default: 10_000, env: 'TASKPOD_HEARTBEAT_MS',
   },
   progressMs: {
     doc: 'Minimum interval between progress writes to the database (milliseconds).',
-    format: 'nat', default: 1_000, env: 'TASKPOD_PROGRESS_MS',
+    format: 'natural', default: 1_000, env: 'TASKPOD_PROGRESS_MS',
   },
   defaultMaxAttempts: {
     doc: 'max_attempts of a submitted task unless --max-attempts says otherwise.',
-    format: positiveInt, default: 3, env: 'TASKPOD_MAX_ATTEMPTS',
+    format: 'positive-int', default: 3, env: 'TASKPOD_MAX_ATTEMPTS',
   },
   dbConnectTimeoutMs: {
     doc: 'How long to wait for a database connection before giving up (milliseconds).',
-    format: positiveInt, default: 5_000, env: 'TASKPOD_DB_CONNECT_TIMEOUT_MS',
+    format: 'positive-int', default: 5_000, env: 'TASKPOD_DB_CONNECT_TIMEOUT_MS',
   },
   commandAllow: {
     doc: 'Executables the command plugin may run (comma-separated names or absolute paths). Empty: none.',
@@ -84,7 +101,7 @@ const schema = {
     format: dnsLabel, default: 'default', env: 'TASKPOD_NAMESPACE',
   },
   jobPrefix: {
-    doc: 'Job names are <prefix>-<task_id>-<attempt>.',
+    doc: 'Job names are <prefix>-<task_id>-<launch>.',
     format: jobPrefix, default: 'taskpod', env: 'TASKPOD_JOB_PREFIX',
   },
   image: {
@@ -121,15 +138,15 @@ const schema = {
   },
   jobTtlSeconds: {
     doc: 'ttlSecondsAfterFinished of the task Jobs.',
-    format: 'nat', default: 86_400, env: 'TASKPOD_JOB_TTL_SECONDS',
+    format: 'natural', default: 86_400, env: 'TASKPOD_JOB_TTL_SECONDS',
   },
   jobBackoffLimit: {
     doc: 'Pod retries inside one Job, for exit 75 (database unreachable) only; pod disruptions are not counted.',
-    format: 'nat', default: 3, env: 'TASKPOD_JOB_BACKOFF_LIMIT',
+    format: 'natural', default: 3, env: 'TASKPOD_JOB_BACKOFF_LIMIT',
   },
   jobDeadlineGraceSeconds: {
     doc: 'activeDeadlineSeconds is the task\'s timeout_seconds plus this, so the runner reports its own timeout first.',
-    format: 'nat', default: 60, env: 'TASKPOD_JOB_DEADLINE_GRACE_SECONDS',
+    format: 'natural', default: 60, env: 'TASKPOD_JOB_DEADLINE_GRACE_SECONDS',
   },
   podTemplateFile: {
     doc: 'YAML or JSON pod template merged into every task pod (node selectors, tolerations, volumes, sidecars).',
@@ -145,7 +162,7 @@ const schema = {
   },
   concurrency: {
     doc: 'At most this many tasks queued or running at once, across all dispatchers.',
-    format: positiveInt, default: 20, env: 'TASKPOD_CONCURRENCY',
+    format: 'positive-int', default: 20, env: 'TASKPOD_CONCURRENCY',
   },
   typeConcurrency: {
     doc: 'Per-type limits on queued plus running tasks: JSON {"type": N}.',
@@ -153,43 +170,43 @@ const schema = {
   },
   pollMs: {
     doc: 'Fallback poll for runnable tasks when no notification arrives (milliseconds).',
-    format: positiveInt, default: 5_000, env: 'TASKPOD_POLL_MS',
+    format: 'positive-int', default: 5_000, env: 'TASKPOD_POLL_MS',
   },
   reconcileMs: {
     doc: 'Full compare of tasks against Jobs every this many milliseconds.',
-    format: positiveInt, default: 30_000, env: 'TASKPOD_RECONCILE_MS',
+    format: 'positive-int', default: 30_000, env: 'TASKPOD_RECONCILE_MS',
   },
   startDeadlineSeconds: {
     doc: 'A pod not running this long after its Job was created (image pull, unschedulable, ...) fails the task.',
-    format: positiveInt, default: 300, env: 'TASKPOD_START_DEADLINE_SECONDS',
+    format: 'positive-int', default: 300, env: 'TASKPOD_START_DEADLINE_SECONDS',
   },
   staleSeconds: {
     doc: 'A running task whose heartbeat is older than this, with no runner holding its lock and no active Job, is retried or failed.',
-    format: positiveInt, default: 120, env: 'TASKPOD_STALE_SECONDS',
+    format: 'positive-int', default: 120, env: 'TASKPOD_STALE_SECONDS',
   },
   retryBaseSeconds: {
     doc: 'First delay before retrying an infrastructure failure; doubles each attempt (with jitter).',
-    format: 'nat', default: 10, env: 'TASKPOD_RETRY_BASE_SECONDS',
+    format: 'natural', default: 10, env: 'TASKPOD_RETRY_BASE_SECONDS',
   },
   retryMaxSeconds: {
     doc: 'Longest delay between retries.',
-    format: 'nat', default: 600, env: 'TASKPOD_RETRY_MAX_SECONDS',
+    format: 'natural', default: 600, env: 'TASKPOD_RETRY_MAX_SECONDS',
   },
   kubeQps: {
     doc: 'Kubernetes API requests per second (client-side rate limit); 0 lifts it.',
-    format: 'nat', default: 20, env: 'TASKPOD_KUBE_QPS',
+    format: 'natural', default: 20, env: 'TASKPOD_KUBE_QPS',
   },
   kubeBurst: {
     doc: 'Requests allowed at once above the QPS.',
-    format: positiveInt, default: 40, env: 'TASKPOD_KUBE_BURST',
+    format: 'positive-int', default: 40, env: 'TASKPOD_KUBE_BURST',
   },
   kubeTimeoutMs: {
     doc: 'Timeout of one Kubernetes API request (milliseconds).',
-    format: positiveInt, default: 15_000, env: 'TASKPOD_KUBE_TIMEOUT_MS',
+    format: 'positive-int', default: 15_000, env: 'TASKPOD_KUBE_TIMEOUT_MS',
   },
   logTailLines: {
     doc: 'Lines of a failed pod\'s log stored on the task.',
-    format: 'nat', default: 40, env: 'TASKPOD_LOG_TAIL_LINES',
+    format: 'natural', default: 40, env: 'TASKPOD_LOG_TAIL_LINES',
   },
   listenHost: {
     doc: 'Address of the dispatcher\'s /healthz, /readyz and /metrics.',
@@ -197,7 +214,7 @@ const schema = {
   },
   port: {
     doc: 'Port of /healthz, /readyz and /metrics; 0 picks a free one.',
-    format: 'port', default: 9090, env: 'TASKPOD_PORT',
+    format: 'port-number', default: 9090, env: 'TASKPOD_PORT',
   },
 };
 
@@ -217,8 +234,8 @@ function dnsSubdomain(value: unknown): void {
   }
 }
 
-// <prefix>-<task_id>-<attempt> must stay a DNS label of at most 63 characters: leave room for
-// a 15-digit task id and a 4-digit attempt.
+// <prefix>-<task_id>-<launch> must stay a DNS label of at most 63 characters: leave room for
+// a 15-digit task id and a 4-digit launch number.
 function jobPrefix(value: unknown): void {
   if (typeof value !== 'string' || value.length > 42 || !DNS_LABEL.test(value)) throw new Error('must be a DNS label of at most 42 characters');
 }
@@ -236,10 +253,6 @@ function jsonObject(value: unknown): void {
     throw new Error(`must be a JSON object (${(err as Error).message})`);
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error('must be a JSON object');
-}
-
-function positiveInt(value: unknown): void {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) throw new Error('must be a positive integer');
 }
 
 export type Config = {

@@ -4,7 +4,7 @@ import type { Task } from '../tasks/model.js';
 
 export interface LaunchSpec {
   task: Task;
-  /** <prefix>-<task_id>-<attempt>: deterministic, so a repeated create finds the first one. */
+  /** <prefix>-<task_id>-<launch>: deterministic, so a repeated create finds the first one. */
   name: string;
   attempt: number;
 }
