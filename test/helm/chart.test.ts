@@ -8,7 +8,7 @@ import path from 'node:path';
 import yaml from 'js-yaml';
 import { expectValidObject } from '../support/k8s-schema.js';
 import {
-  HELMS, chartDir, ensureHelm, findOne, podSpecOf, podTemplateMetadataOf, renderChart, runHelm, type K8sObject, type RenderOptions,
+  HELMS, chartDir, ensureHelm, findOne, podSpecOf, podTemplateMetadataOf, renderChart, renderError, runHelm, type K8sObject, type RenderOptions,
 } from '../support/helm.js';
 import { repoRoot } from '../support/paths.js';
 import { loadConfig } from '../../src/config.js';
@@ -32,6 +32,15 @@ const CASES: Record<string, RenderOptions> = {
   ] } },
   // A cluster without a dispatcher: tasks run in drain schedules.
   drainOnly: { values: [DEFAULT], set: { dispatcher: { enabled: false }, schedules: [{ name: 'drain', schedule: '* * * * *', mode: 'drain', parallelism: 2 }] } },
+  // Numbers of a million and more (helm reads them as floats: 1e+06 unless rendered as JSON), and
+  // an all-digit schedule name (a YAML integer unless quoted).
+  bigNumbers: { values: [DEFAULT], set: {
+    tasks: { jobTtlSeconds: 2592000, jobDeadlineGraceSeconds: 1000000 },
+    dispatcher: { concurrency: 1000000 },
+    config: { TASKPOD_KUBE_TIMEOUT_MS: 3600000 },
+    schedules: [{ name: '1234', schedule: '@daily', type: 'seq_toolkit', params: { operation: 'length', sequence: 'ACGT' },
+      priority: 2000000, timeout: 1000000, startingDeadlineSeconds: 1000000, activeDeadlineSeconds: 1000000 }],
+  } },
 };
 
 const bins: Record<string, string> = {};
@@ -86,9 +95,8 @@ describe('Chart.yaml', () => {
 
   it('kubeVersion: a cluster older than 1.27 is refused', async () => {
     for (const h of HELMS) {
-      const r = await runHelm(bins[h.helm], ['template', 'x', chartDir, '-f', path.join(repoRoot, DEFAULT), '--kube-version', '1.26.5']);
-      expect(r.exitCode).not.toBe(0);
-      expect(r.stderr).toMatch(/kubeVersion.*>=1\.27\.0-0/);
+      const stderr = await renderError(bins[h.helm], { values: [DEFAULT], kubeVersion: '1.26.5' });
+      expect(stderr).toMatch(/kubeVersion.*>=1\.27\.0-0/);
     }
   });
 
@@ -178,9 +186,8 @@ describe('rendered objects', () => {
   });
 
   it('security settings cannot be loosened through values: the schema admits only ids in podSecurityContext', async () => {
-    const r = await runHelm(bins['v4.1'], ['template', 'x', chartDir, '-f', path.join(repoRoot, DEFAULT), '--set', 'podSecurityContext.runAsNonRoot=false']);
-    expect(r.exitCode).not.toBe(0);
-    expect(r.stderr).toContain('runAsNonRoot');
+    const stderr = await renderError(bins['v4.1'], { values: [DEFAULT], set: { 'podSecurityContext.runAsNonRoot': false } });
+    expect(stderr).toContain('runAsNonRoot');
   });
 
   it('the task ServiceAccount mounts no token, has no Role, and is the one the dispatcher gives its Jobs', () => {
@@ -219,7 +226,7 @@ describe('rendered objects', () => {
     const crons = long.filter((o) => o.kind === 'CronJob').map((o) => o.metadata.name);
     expect(crons).toEqual([expect.stringMatching(/-x{40}$/), expect.stringMatching(/-drain$/)]);
     expect(crons[0]).toHaveLength(52);
-    // The job prefix stays within taskpod's 42 characters (it must leave room for -<task_id>-<attempt>).
+    // The job prefix stays within taskpod's 42 characters (it must leave room for -<task_id>-<launch>).
     expect(configMapData(helm3().long).TASKPOD_JOB_PREFIX).toBe('tp');
   });
 
@@ -358,6 +365,21 @@ describe('the configuration in the ConfigMap', () => {
     expect(findOne(objects, 'PersistentVolumeClaim').spec).toMatchObject({ accessModes: ['ReadWriteMany'], resources: { requests: { storage: '10Gi' } } });
   });
 
+  it('numbers of a million and more stay integers, in the ConfigMap and in a schedule\'s args and spec', () => {
+    for (const h of HELMS) {
+      const objects = rendered[h.helm].bigNumbers;
+      const config = loadConfig({ ...configMapData(objects), DATABASE_URL: 'postgres://x@y/z' });
+      expect(config).toMatchObject({ jobTtlSeconds: 2592000, jobDeadlineGraceSeconds: 1000000, concurrency: 1000000, kubeTimeoutMs: 3600000 });
+      const cronJob = findOne(objects, 'CronJob');
+      expect(cronJob.spec.startingDeadlineSeconds).toBe(1000000);
+      expect(cronJob.spec.jobTemplate.spec.activeDeadlineSeconds).toBe(1000000);
+      expect(cronJob.metadata.labels['taskpod.dev/schedule']).toBe('1234');
+      const args = podSpecOf(cronJob)!.containers[0].args as string[];
+      expect(args.slice(args.indexOf('--priority'), args.indexOf('--priority') + 2)).toEqual(['--priority', '2000000']);
+      expect(args.slice(args.indexOf('--timeout'), args.indexOf('--timeout') + 2)).toEqual(['--timeout', '1000000']);
+    }
+  });
+
   it('parses with taskpod\'s config schema with every part on: types, resources, limits, extra variables', () => {
     const data = configMapData(helm3().allOn);
     const config = loadConfig({ ...data, DATABASE_URL: 'postgres://x@y/z' });
@@ -412,11 +434,10 @@ describe('the configuration in the ConfigMap', () => {
   });
 
   it('extra variables in `config` are added; one the chart sets itself is refused with a message', async () => {
-    const err = await runHelm(bins['v4.1'], ['template', 'x', chartDir, '-f', path.join(repoRoot, DEFAULT), '--set', 'config.TASKPOD_NAMESPACE=elsewhere']);
-    expect(err.exitCode).not.toBe(0);
-    expect(err.stderr).toContain('taskpod: config.TASKPOD_NAMESPACE is set by the chart from a typed value');
-    const secret = await runHelm(bins['v4.1'], ['template', 'x', chartDir, '-f', path.join(repoRoot, DEFAULT), '--set', 'config.DATABASE_URL=postgres://a@b/c']);
-    expect(secret.stderr).toContain('taskpod: config.DATABASE_URL is set by the chart');
+    const err = await renderError(bins['v4.1'], { values: [DEFAULT], set: { 'config.TASKPOD_NAMESPACE': 'elsewhere' } });
+    expect(err).toContain('taskpod: config.TASKPOD_NAMESPACE is set by the chart from a typed value');
+    const secret = await renderError(bins['v4.1'], { values: [DEFAULT], set: { 'config.DATABASE_URL': 'postgres://a@b/c' } });
+    expect(secret).toContain('taskpod: config.DATABASE_URL is set by the chart');
   });
 });
 
@@ -540,7 +561,6 @@ describe('the rest', () => {
     expect(policy.spec.egress[2].to).toEqual([{ ipBlock: { cidr: '10.0.0.1/32' } }]);
   });
 
-  // helm 3's `install --dry-run=client` still asks a cluster for its version; helm 4's does not.
   it('NetworkPolicy with the defaults: DNS to kube-dns; the database and API server ports to any destination', async () => {
     const policy = findOne(await renderChart(bins['v4.1'], { values: [DEFAULT], set: { 'networkPolicy.enabled': true } }), 'NetworkPolicy');
     expect(policy.spec.ingress).toEqual([{ ports: [{ port: 'metrics', protocol: 'TCP' }] }]);
@@ -555,16 +575,15 @@ describe('the rest', () => {
     expectValidObject(policy);
   });
 
+  // helm 3's `install --dry-run=client` still asks a cluster for its version; helm 4's does not.
   it('NOTES.txt (helm 4): submit through node in the dispatcher (the entrypoint is the CLI), then watch', async () => {
-    for (const h of HELMS.filter((x) => x.helm === 'v4.1')) {
-      const r = await runHelm(bins[h.helm], ['install', 'demo', chartDir, '-n', 'jobs', '-f', path.join(repoRoot, DEFAULT), '--dry-run=client', '-o', 'json']);
-      expect(r.exitCode, r.stderr).toBe(0);
-      const notes = (JSON.parse(r.stdout) as { info: { notes: string } }).info.notes;
-      expect(notes).toContain("kubectl -n jobs exec deploy/demo-taskpod -- \\\n    node /app/dist/taskpod.js submit seq_toolkit --params '{\"operation\":\"reverse_complement\",\"sequence\":\"ACGT\"}' --json");
-      expect(notes).toContain('kubectl -n jobs exec deploy/demo-taskpod -- node /app/dist/taskpod.js show <task_id>');
-      expect(notes).toContain('helm test demo -n jobs');
-      expect(notes).not.toMatch(/exec deploy\/\S+ -- taskpod /);
-    }
+    const r = await runHelm(bins['v4.1'], ['install', 'demo', chartDir, '-n', 'jobs', '-f', path.join(repoRoot, DEFAULT), '--dry-run=client', '-o', 'json']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    const notes = (JSON.parse(r.stdout) as { info: { notes: string } }).info.notes;
+    expect(notes).toContain("kubectl -n jobs exec deploy/demo-taskpod -- \\\n    node /app/dist/taskpod.js submit seq_toolkit --params '{\"operation\":\"reverse_complement\",\"sequence\":\"ACGT\"}' --json");
+    expect(notes).toContain('kubectl -n jobs exec deploy/demo-taskpod -- node /app/dist/taskpod.js show <task_id>');
+    expect(notes).toContain('helm test demo -n jobs');
+    expect(notes).not.toMatch(/exec deploy\/\S+ -- taskpod /);
   });
 });
 
@@ -591,20 +610,19 @@ describe('values.schema.json rejects bad values with a message naming the value'
   for (const [what, set, message] of cases) {
     it(what, async () => {
       for (const h of HELMS) {
-        const r = await runHelm(bins[h.helm], ['template', 'x', chartDir, '-f', path.join(repoRoot, DEFAULT),
-          ...Object.entries(set).flatMap(([k, v]) => ['--set-json', `${k}=${JSON.stringify(v)}`])]);
-        expect(r.exitCode, `helm ${h.helm} accepted ${what}`).not.toBe(0);
-        expect(r.stderr).toContain("values don't meet the specifications of the schema");
-        expect(r.stderr, `helm ${h.helm}`).toMatch(message);
+        const stderr = await renderError(bins[h.helm], { values: [DEFAULT], set }).catch((err: Error) => {
+          throw new Error(`helm ${h.helm} accepted ${what}: ${err.message}`);
+        });
+        expect(stderr).toContain("values don't meet the specifications of the schema");
+        expect(stderr, `helm ${h.helm}`).toMatch(message);
       }
     });
   }
 
   it('an unnamed existing ServiceAccount is refused: the Role would go to the namespace\'s default one', async () => {
     for (const h of HELMS) {
-      const r = await runHelm(bins[h.helm], ['template', 'x', chartDir, '-f', path.join(repoRoot, DEFAULT), '--set', 'serviceAccount.create=false']);
-      expect(r.exitCode).not.toBe(0);
-      expect(r.stderr).toContain('taskpod: serviceAccount.create is false but serviceAccount.name is empty');
+      const stderr = await renderError(bins[h.helm], { values: [DEFAULT], set: { 'serviceAccount.create': false } });
+      expect(stderr).toContain('taskpod: serviceAccount.create is false but serviceAccount.name is empty');
     }
     const named = await renderChart(bins['v4.1'], { values: [DEFAULT], set: { serviceAccount: { create: false, name: 'ops-dispatcher' } } });
     expect(named.filter((o) => o.kind === 'ServiceAccount').map((o) => o.metadata.name)).toEqual(['taskpod-task']);
@@ -614,11 +632,10 @@ describe('values.schema.json rejects bad values with a message naming the value'
 
   it('no database: the chart\'s own message; both url and existingSecret: refused too', async () => {
     for (const h of HELMS) {
-      const none = await runHelm(bins[h.helm], ['template', 'x', chartDir]);
-      expect(none.exitCode).not.toBe(0);
-      expect(none.stderr).toContain('taskpod: set database.url (a PostgreSQL connection string; the chart keeps it in a Secret) or database.existingSecret');
-      const both = await runHelm(bins[h.helm], ['template', 'x', chartDir, '-f', path.join(repoRoot, DEFAULT), '--set', 'database.existingSecret=s']);
-      expect(both.stderr).toContain('taskpod: set only one of database.url and database.existingSecret');
+      const none = await renderError(bins[h.helm]);
+      expect(none).toContain('taskpod: set database.url (a PostgreSQL connection string; the chart keeps it in a Secret) or database.existingSecret');
+      const both = await renderError(bins[h.helm], { values: [DEFAULT], set: { 'database.existingSecret': 's' } });
+      expect(both).toContain('taskpod: set only one of database.url and database.existingSecret');
     }
   });
 });

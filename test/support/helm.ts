@@ -75,12 +75,14 @@ export interface RenderOptions {
   values?: string[];
   /** --set-json pairs: key → any JSON value. */
   set?: Record<string, unknown>;
+  /** The cluster version helm checks kubeVersion against (default 1.30.0). */
+  kubeVersion?: string;
 }
 
 export type K8sObject = Record<string, any> & { apiVersion: string; kind: string; metadata: Record<string, any> };
 
 function templateArgs(opts: RenderOptions): string[] {
-  const args = ['template', opts.release ?? 'taskpod', chartDir, '--namespace', opts.namespace ?? 'tasks', '--kube-version', '1.30.0'];
+  const args = ['template', opts.release ?? 'taskpod', chartDir, '--namespace', opts.namespace ?? 'tasks', '--kube-version', opts.kubeVersion ?? '1.30.0'];
   for (const file of opts.values ?? []) args.push('--values', path.resolve(repoRoot, file));
   for (const [key, value] of Object.entries(opts.set ?? {})) args.push('--set-json', `${key}=${JSON.stringify(value)}`);
   return args;
@@ -100,7 +102,7 @@ export async function renderError(bin: string, opts: RenderOptions = {}): Promis
   return r.stderr;
 }
 
-export function parseManifests(text: string): K8sObject[] {
+function parseManifests(text: string): K8sObject[] {
   return yaml.loadAll(text).filter((d): d is K8sObject => typeof d === 'object' && d !== null);
 }
 

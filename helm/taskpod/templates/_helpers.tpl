@@ -273,16 +273,16 @@ TASKPOD_DATA_DIR: {{ .Values.persistence.mountPath | quote }}
 TASKPOD_JOB_DATA_DIR: {{ .Values.persistence.mountPath | quote }}
 TASKPOD_TASK_SERVICE_ACCOUNT: {{ include "taskpod.taskServiceAccountName" . | quote }}
 TASKPOD_JOB_PREFIX: {{ include "taskpod.jobPrefix" . | quote }}
-TASKPOD_CONCURRENCY: {{ .Values.dispatcher.concurrency | toString | quote }}
+TASKPOD_CONCURRENCY: {{ .Values.dispatcher.concurrency | toJson | quote }}
 TASKPOD_TYPE_CONCURRENCY: {{ .Values.dispatcher.typeConcurrency | toJson | quote }}
 TASKPOD_TYPE_RESOURCES: {{ .Values.tasks.typeResources | toJson | quote }}
-TASKPOD_START_DEADLINE_SECONDS: {{ .Values.dispatcher.startDeadlineSeconds | toString | quote }}
+TASKPOD_START_DEADLINE_SECONDS: {{ .Values.dispatcher.startDeadlineSeconds | toJson | quote }}
 TASKPOD_KUEUE_QUEUE: {{ .Values.dispatcher.kueueQueue | quote }}
 TASKPOD_POD_TEMPLATE_FILE: {{ if .Values.tasks.podTemplate }}{{ printf "%s/pod-template.yaml" (include "taskpod.podTemplateDir" .) | quote }}{{ else }}""{{ end }}
-TASKPOD_MAX_ATTEMPTS: {{ .Values.tasks.maxAttempts | toString | quote }}
-TASKPOD_JOB_TTL_SECONDS: {{ .Values.tasks.jobTtlSeconds | toString | quote }}
-TASKPOD_JOB_BACKOFF_LIMIT: {{ .Values.tasks.jobBackoffLimit | toString | quote }}
-TASKPOD_JOB_DEADLINE_GRACE_SECONDS: {{ .Values.tasks.jobDeadlineGraceSeconds | toString | quote }}
+TASKPOD_MAX_ATTEMPTS: {{ .Values.tasks.maxAttempts | toJson | quote }}
+TASKPOD_JOB_TTL_SECONDS: {{ .Values.tasks.jobTtlSeconds | toJson | quote }}
+TASKPOD_JOB_BACKOFF_LIMIT: {{ .Values.tasks.jobBackoffLimit | toJson | quote }}
+TASKPOD_JOB_DEADLINE_GRACE_SECONDS: {{ .Values.tasks.jobDeadlineGraceSeconds | toJson | quote }}
 TASKPOD_COMMAND_ALLOW: {{ .Values.tasks.commandAllow | join "," | quote }}
 TASKPOD_LOG_LEVEL: {{ .Values.logLevel | quote }}
 TASKPOD_LOG_FORMAT: json
@@ -291,11 +291,37 @@ TASKPOD_PORT: "9090"
 {{- end }}
 
 {{/*
-The tmp volume every pod mounts at /tmp (the root filesystem is read-only).
+The tmp volume every pod mounts at /tmp (the root filesystem is read-only), and its mount.
 */}}
 {{- define "taskpod.tmpVolume" -}}
 - name: tmp
   emptyDir: {}
+{{- end }}
+
+{{- define "taskpod.tmpMount" -}}
+- name: tmp
+  mountPath: /tmp
+{{- end }}
+
+{{/*
+A pod's nodeSelector, affinity and tolerations: the chart-wide values, or those a schedule sets
+itself. (dict "ctx" $ "overrides" $schedule); overrides is optional.
+*/}}
+{{- define "taskpod.scheduling" -}}
+{{- $v := .ctx.Values }}
+{{- $o := .overrides | default dict }}
+{{- with (hasKey $o "nodeSelector" | ternary $o.nodeSelector $v.nodeSelector) }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with (hasKey $o "affinity" | ternary $o.affinity $v.affinity) }}
+affinity:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with (hasKey $o "tolerations" | ternary $o.tolerations $v.tolerations) }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
 {{- end }}
 
 {{- define "taskpod.dataVolume" -}}
