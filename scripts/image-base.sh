@@ -27,10 +27,14 @@ die() { echo "image-base: ERROR: $*" >&2; exit 1; }
 apt_uris() { # prints "URI SUITE" pairs from the machine's apt sources
   local f
   for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
-    [ -f "$f" ] && awk '$1 == "deb" { u = ""; for (i = 2; i <= NF; i++) if ($i !~ /^\[/ && $i !~ /\]$/) { if (u == "") { u = $i; s = $(i+1) } } print u, s }' "$f"
+    # Options in brackets ([arch=amd64 signed-by=...]) may span several words: skip them.
+    if [ -f "$f" ]; then
+      awk '$1 == "deb" { u = ""; opt = 0; for (i = 2; i <= NF; i++) { if ($i ~ /^\[/) opt = 1; if (!opt && u == "") { u = $i; s = $(i+1) } if ($i ~ /\]$/) opt = 0 } print u, s }' "$f"
+    fi
   done
   for f in /etc/apt/sources.list.d/*.sources; do
-    [ -f "$f" ] && awk '
+    [ -f "$f" ] || continue  # an unmatched glob: the test must not be the function's status
+    awk '
       function flush() { if (types ~ /(^| )deb( |$)/) for (i in us) for (j in ss) print us[i], ss[j]; delete us; delete ss; types = "" }
       /^[[:space:]]*$/ { flush(); next }
       /^Types:/ { types = $0; sub(/^Types:[[:space:]]*/, "", types) }

@@ -53,10 +53,15 @@ case "$base" in */*) ;; *) base="docker.io/library/$base" ;; esac
 # --- State to clean up, whatever happens.
 ctr="" data="" rootdir="" bg=""
 psql_() { PGOPTIONS='-c client_min_messages=warning' psql "$db_url" -v ON_ERROR_STOP=1 -qAtX "$@"; }
+descendants() { local c; for c in $(pgrep -P "$1" || true); do echo "$c"; descendants "$c"; done; }
 cleanup() {
   local rc=$?
   set +e
-  if [ -n "$bg" ] && kill -0 "$bg" 2>/dev/null; then kill -KILL "$bg" 2>/dev/null; wait "$bg" 2>/dev/null; fi
+  # A background container is a subshell whose children (unshare, tini, node...) hold the
+  # read-only mount: kill them all, or the umount below fails.
+  if [ -n "$bg" ] && kill -0 "$bg" 2>/dev/null; then
+    kill -KILL $(descendants "$bg") "$bg" 2>/dev/null; wait "$bg" 2>/dev/null
+  fi
   [ -n "$ctr" ] && { buildah umount "$ctr" >/dev/null 2>&1; buildah rm "$ctr" >/dev/null 2>&1; }
   [ -n "$rootdir" ] && rmdir "$rootdir" 2>/dev/null
   [ -n "$data" ] && rm -rf "$data"
@@ -236,7 +241,6 @@ done
 [ -n "$init" ] || die "no PID 1 of the container's PID namespace found under pid $bg"
 [ "$(cat "/proc/$init/comm")" = tini ] || die "the container's PID 1 is $(cat "/proc/$init/comm"), not tini"
 sleep 0.5  # let the command plugin start its child, so that there is something to stop and reap
-descendants() { local c; for c in $(pgrep -P "$1" || true); do echo "$c"; descendants "$c"; done; }
 procs=$(descendants "$init" | tr '\n' ' ')
 grep -q '^sleep$' < <(for p in $procs; do cat "/proc/$p/comm" 2>/dev/null; done) || die "no 'sleep' process under the container's PID 1 (processes: $procs)"
 s_ms=$(date +%s%3N)
