@@ -13,8 +13,6 @@ import { KubeApiDouble, type KObj } from './support/kube-api-double.js';
 import { expectValidObject } from './support/k8s-schema.js';
 import { cliPath, repoRoot } from './support/paths.js';
 import { waitFor } from './support/wait.js';
-import { loadConfig } from '../src/config.js';
-import { resolveDatabaseUrl } from '../src/db/pool.js';
 import type { Task } from '../src/tasks/model.js';
 
 const EXAMPLES = path.join(repoRoot, 'examples');
@@ -39,13 +37,13 @@ beforeAll(async () => {
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', TASKPOD_SCHEMA: db.schema },
     podRetryDelayMs: 50,
   }).start();
-  api.putSecret('taskpod-database', { DATABASE_URL: await resolveDatabaseUrl(loadConfig({ ...process.env, ...db.env() })) });
+  api.putSecret('taskpod-database', { DATABASE_URL: db.databaseUrl });
   const kc = new k8s.KubeConfig();
   kc.loadFromFile(api.writeKubeconfig(path.join(tmp, 'kubeconfig')));
   batch = kc.makeApiClient(k8s.BatchV1Api);
 });
 afterEach(async () => {
-  await db.client.query(`UPDATE "${db.schema}".tasks SET status = 'cancelled' WHERE status IN ('pending', 'queued', 'running')`);
+  await db.cancelOpenTasks();
 });
 afterAll(async () => {
   await api?.stop();

@@ -15,7 +15,7 @@ let db: TestDb;
 beforeAll(async () => { db = await setupTestDb('races'); });
 afterAll(async () => { await db?.cleanup(); });
 
-const reload = async (task: Task) => (await db.store.find({ taskId: task.id }))!;
+const reload = async (task: Task) => (await db.task(task.id));
 const runsLog = (task: Task) => path.join(db.files.taskDir(task.job_id), 'runs.log');
 const started = (task: Task) => () => existsSync(path.join(db.files.taskDir(task.job_id), 'started'));
 

@@ -16,7 +16,7 @@ afterAll(async () => { await db?.cleanup(); });
 
 const submitEcho = (message = 'hello', extra: Partial<Parameters<TestDb['store']['insert']>[0]> = {}) =>
   db.store.insert({ taskType: 'echo', params: { message, count: 2 }, maxAttempts: 3, ...extra });
-const reload = async (task: Task) => (await db.store.find({ taskId: task.id }))!;
+const reload = async (task: Task) => (await db.task(task.id));
 const run = (args: string[], extra: Record<string, string> = {}) => runCli(['run', ...args], db.env(extra));
 
 describe('Example 1: execute a task', () => {
@@ -212,7 +212,7 @@ describe('plugin failures are recorded with their reason', () => {
 describe('run --next', () => {
   it('takes the highest-priority oldest pending task whose run_after has passed', async () => {
     const schemaEnv = { TASKPOD_SCHEMA: db.schema };
-    await db.client.query(`UPDATE "${db.schema}".tasks SET status = 'cancelled' WHERE status IN ('pending', 'queued', 'running')`);
+    await db.cancelOpenTasks();
     const later = await submitEcho('later', { runAfter: new Date(Date.now() + 3_600_000), priority: 100 });
     const low = await submitEcho('low', { priority: 0 });
     const high = await submitEcho('high', { priority: 5 });

@@ -62,7 +62,7 @@ describe('seq_toolkit end to end', () => {
     const task = await db.store.insert({ taskType: 'seq_toolkit', params, maxAttempts: 1 });
     const r = await cli(['run', '--task-id', String(task.id)]);
     expect(r.exitCode).toBe(1);
-    const failed = (await db.store.find({ taskId: task.id }))!;
+    const failed = (await db.task(task.id));
     expect(failed.status).toBe('failed');
     expect(failed.error_message).toContain(named);
   });

@@ -1,6 +1,6 @@
 // `taskpod manifest` against a real database: the YAML is exactly buildJob's Job for the next launch.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { loadYaml, type V1Job } from '@kubernetes/client-node';
@@ -27,7 +27,10 @@ beforeAll(async () => {
   execute: () => ({}),
 });\n`);
 });
-afterAll(async () => { await db?.cleanup(); });
+afterAll(async () => {
+  await db?.cleanup();
+  if (work) rmSync(work, { recursive: true, force: true });
+});
 
 /** The built CLI as a child process, with exactly this taskpod environment. */
 const cli = (args: string[], extra: Record<string, string> = {}) => runCli(args, db.env({ TASKPOD_PLUGIN_DIRS: pluginDir, ...extra }));
@@ -62,7 +65,7 @@ describe('taskpod manifest', () => {
 
     // exactly buildJob's Job, as the dispatcher builds it
     const config = loadConfig({ ...db.env({ TASKPOD_PLUGIN_DIRS: pluginDir, TASKPOD_NAMESPACE: 'batch', TASKPOD_IMAGE: 'example/taskpod:9' }) });
-    const task = (await db.store.find({ taskId: t.id }))!;
+    const task = (await db.task(t.id));
     const expected = buildJob({ task, attempt: 3, config, pluginResources: { requests: { cpu: '500m', memory: '256Mi' }, limits: { memory: '1Gi' } } });
     expect(JSON.parse(JSON.stringify(job))).toEqual(JSON.parse(JSON.stringify(expected)));
   });
@@ -103,7 +106,7 @@ spec:
     expect(pod.spec!.nodeSelector).toEqual({ pool: 'batch' });
     expect(pod.spec!.containers.map((c) => c.name)).toEqual(['task', 'sidecar']);
     const config = loadConfig(db.env({ TASKPOD_PLUGIN_DIRS: pluginDir }));
-    const expected = buildJob({ task: (await db.store.find({ taskId: t.id }))!, attempt: 1, config, podTemplate: loadPodTemplate(templateFile),
+    const expected = buildJob({ task: (await db.task(t.id)), attempt: 1, config, podTemplate: loadPodTemplate(templateFile),
       pluginResources: { requests: { cpu: '500m', memory: '256Mi' }, limits: { memory: '1Gi' } } });
     expect(JSON.parse(JSON.stringify(job))).toEqual(JSON.parse(JSON.stringify(expected)));
   });

@@ -1,6 +1,6 @@
 // submit, show, list, cancel, retry as real processes against a real database and task directory.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, readdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { setupTestDb, type TestDb } from '../support/db.js';
@@ -8,8 +8,6 @@ import type { Task } from '../../src/tasks/model.js';
 import { runCli, spawnCli, toResult } from '../support/cli.js';
 import { waitFor } from '../support/wait.js';
 import { migrate, readMigrations } from '../../src/db/migrate.js';
-import { resolveDatabaseUrl } from '../../src/db/pool.js';
-import { loadConfig } from '../../src/config.js';
 
 let db: TestDb;
 let work: string;
@@ -17,7 +15,10 @@ beforeAll(async () => {
   db = await setupTestDb('commands');
   work = mkdtempSync(path.join(os.tmpdir(), 'taskpod-cmd-'));
 });
-afterAll(async () => { await db?.cleanup(); });
+afterAll(async () => {
+  await db?.cleanup();
+  if (work) rmSync(work, { recursive: true, force: true });
+});
 
 const cli = (args: string[], extra: Record<string, string> = {}) => runCli(args, db.env(extra));
 const count = async () => (await db.client.query(`SELECT count(*)::int AS n FROM "${db.schema}".tasks`)).rows[0].n as number;
@@ -34,7 +35,7 @@ describe('submit', () => {
     const out = await submitJson(['echo', '--params', '{"message":"hi"}', '--max-attempts', '5', '--timeout', '30', '--priority', '-2']);
     expect(out).toEqual({ task_id: expect.any(Number), job_id: expect.any(String), created: true });
     expect(out.job_id).toMatch(/^[0-9a-f]{32}$/);
-    expect(await db.store.find({ taskId: out.task_id })).toMatchObject({
+    expect(await db.task(out.task_id)).toMatchObject({
       job_id: out.job_id, task_type: 'echo', status: 'pending', params: { message: 'hi' },
       max_attempts: 5, timeout_seconds: 30, priority: -2, attempts: 0,
     });
@@ -42,14 +43,14 @@ describe('submit', () => {
 
   it('--resources sets the task\'s own Job resources', async () => {
     const out = await submitJson(['echo', '--params', '{"message":"x"}', '--resources', '{"requests":{"cpu":"250m"},"limits":{"memory":"2Gi"}}']);
-    expect((await db.store.find({ taskId: out.task_id }))!.resources).toEqual({ requests: { cpu: '250m' }, limits: { memory: '2Gi' } });
+    expect((await db.task(out.task_id)).resources).toEqual({ requests: { cpu: '250m' }, limits: { memory: '2Gi' } });
   });
 
   it('--input-file becomes input.json and leaves params null; the runner then reads it', async () => {
     const input = path.join(work, 'my-input.json');
     writeFileSync(input, '{"message": "from input file", "count": 1}');
     const out = await submitJson(['echo', '--input-file', input]);
-    expect((await db.store.find({ taskId: out.task_id }))!.params).toBeNull();
+    expect((await db.task(out.task_id)).params).toBeNull();
     expect(readFileSync(db.files.inputPath(out.job_id), 'utf8')).toBe('{"message": "from input file", "count": 1}');
     expect((await cli(['run', '--task-id', String(out.task_id)])).exitCode).toBe(0);
     expect(await db.files.readOutput(out.job_id)).toMatchObject({ result: 'from input file' });
@@ -109,7 +110,7 @@ describe('submit --dedupe-key: one task per key', () => {
     expect(again.stdout).toBe(`Task ${first.task_id} already submitted with dedupe key "${key}" (job_id ${first.job_id}, type echo, pending)`);
     expect(await submitJson(['echo', '--params', '{"message":"night"}', '--dedupe-key', key])).toEqual({ ...first, created: false });
     expect(await count()).toBe(before);
-    expect((await db.store.find({ taskId: first.task_id }))!.dedupe_key).toBe(key);
+    expect((await db.task(first.task_id)).dedupe_key).toBe(key);
     const other = await submitJson(['echo', '--params', '{"message":"night"}', '--dedupe-key', 'nightly-29381041']);
     expect(other.created).toBe(true);
     expect(await count()).toBe(before + 1);
@@ -156,7 +157,7 @@ describe('submit --dedupe-key: one task per key', () => {
     expect(await count()).toBe(before);
     const hostile = "x'); DROP TABLE tasks; --";
     const out = await submitJson(['echo', '--params', '{"message":"x"}', '--dedupe-key', hostile]);
-    expect((await db.store.find({ taskId: out.task_id }))!.dedupe_key).toBe(hostile);
+    expect((await db.task(out.task_id)).dedupe_key).toBe(hostile);
     expect(await count()).toBe(before + 1);
   });
 
@@ -164,7 +165,7 @@ describe('submit --dedupe-key: one task per key', () => {
     const schema = `${db.schema}_old`;
     await migrate(db.client, schema, readMigrations().filter((m) => m.id < 3));
     // With an explicit DATABASE_URL, as in production: on the embedded default taskpod migrates by itself.
-    const databaseUrl = await resolveDatabaseUrl(loadConfig({ ...process.env, ...db.env() }));
+    const databaseUrl = db.databaseUrl;
     try {
       const r = await cli(['submit', 'echo', '--params', '{"message":"x"}', '--dedupe-key', 'k'], { TASKPOD_SCHEMA: schema, DATABASE_URL: databaseUrl });
       expect(r.exitCode).toBe(1);
@@ -267,7 +268,7 @@ describe('cancel and retry', () => {
     expect(again.stderr).toContain(`Cannot cancel task ${t.task_id}: it is cancelled; only pending, queued or running tasks can be cancelled`);
     // A runner skips it.
     expect((await cli(['run', '--task-id', String(t.task_id)])).exitCode).toBe(0);
-    expect((await db.store.find({ taskId: t.task_id }))!.status).toBe('cancelled');
+    expect((await db.task(t.task_id)).status).toBe('cancelled');
   });
 
   it('retry makes a failed task pending with an attempt left, and it can then complete', async () => {
@@ -276,9 +277,9 @@ describe('cancel and retry', () => {
     await db.client.query(`UPDATE "${db.schema}".tasks SET params = '{"message": "fixed"}' WHERE id = $1`, [task.id]);
     const r = await cli(['retry', String(task.id)]);
     expect(r.exitCode).toBe(0);
-    expect(await db.store.find({ taskId: task.id })).toMatchObject({ status: 'pending', error_message: null, attempts: 1, max_attempts: 2 });
+    expect(await db.task(task.id)).toMatchObject({ status: 'pending', error_message: null, attempts: 1, max_attempts: 2 });
     expect((await cli(['run', '--task-id', String(task.id)])).exitCode).toBe(0);
-    expect(await db.store.find({ taskId: task.id })).toMatchObject({ status: 'completed', attempts: 2 });
+    expect(await db.task(task.id)).toMatchObject({ status: 'completed', attempts: 2 });
     const refused = await cli(['retry', String(task.id)]);
     expect(refused.exitCode).toBe(1);
     expect(refused.stderr).toContain('it is completed; only failed or cancelled tasks can be retried');

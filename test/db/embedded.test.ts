@@ -16,9 +16,9 @@ import {
   deadPid,
   ensureFromChildren,
   postmastersOn,
-  repoRoot,
   tempDir,
 } from '../support/embedded-fixtures.js';
+import { repoRoot } from '../support/paths.js';
 
 const SLOW = 60_000;
 const tempDirs: string[] = [];

@@ -1,6 +1,6 @@
 // buildJob and the pod template: pure, no database; every Job checked against the Kubernetes schemas.
-import { describe, expect, it } from 'vitest';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { afterAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { V1Container, V1Job, V1PodTemplateSpec } from '@kubernetes/client-node';
@@ -308,6 +308,7 @@ describe('loadPodTemplate', () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'taskpod-podtemplate-'));
   const file = (name: string, text: string) => { const f = path.join(dir, name); writeFileSync(f, text); return f; };
   const spec = 'spec:\n  nodeSelector: {pool: batch}\n  containers:\n  - name: task\n    env: [{name: A, value: "1"}]\n';
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it('reads a Pod, a PodTemplate or a bare {metadata, spec}, in YAML or JSON', () => {
     const expected = { metadata: { labels: { a: 'b' } }, spec: { nodeSelector: { pool: 'batch' }, containers: [{ name: 'task', env: [{ name: 'A', value: '1' }] }] } };

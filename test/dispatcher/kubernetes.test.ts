@@ -14,12 +14,9 @@ import { expectValidObject } from '../support/k8s-schema.js';
 import { runCli } from '../support/cli.js';
 import { cliPath } from '../support/paths.js';
 import { waitFor } from '../support/wait.js';
-import { loadConfig } from '../../src/config.js';
-import { resolveDatabaseUrl } from '../../src/db/pool.js';
 import type { Task } from '../../src/tasks/model.js';
 
 let db: TestDb;
-let databaseUrl: string;
 let tmp: string;
 let api: KubeApiDouble | undefined;
 let kubeconfig: string;
@@ -27,16 +24,17 @@ const dispatchers: RunningDispatcher[] = [];
 
 beforeAll(async () => {
   db = await setupTestDb('k8s_dispatch');
-  databaseUrl = await resolveDatabaseUrl(loadConfig({ ...process.env, ...db.env() }));
   tmp = mkdtempSync(path.join(os.tmpdir(), 'taskpod-k8s-'));
 });
 afterEach(async () => {
   await Promise.all(dispatchers.splice(0).map((d) => d.stop('SIGKILL')));
-  // Every Job the dispatcher created, as the API server holds it, is schema-valid.
-  for (const job of api?.jobs() ?? []) expectValidObject(job);
+  // Every Job the dispatcher created, as the API server holds it, is schema-valid. Checked after
+  // the cluster stopped, so that a failure leaves no pod running into the next test.
+  const jobs = api?.jobs() ?? [];
   await api?.stop();
   api = undefined;
-  await db.client.query(`UPDATE "${db.schema}".tasks SET status = 'cancelled' WHERE status IN ('pending', 'queued', 'running')`);
+  await db.cancelOpenTasks();
+  for (const job of jobs) expectValidObject(job);
 });
 afterAll(async () => {
   await db?.cleanup();
@@ -53,7 +51,7 @@ async function cluster(options: KubeApiDoubleOptions = {}): Promise<KubeApiDoubl
     imagePullBackOffDelayMs: 50,
     ...options,
   }).start();
-  api.putSecret('taskpod-database', { DATABASE_URL: databaseUrl });
+  api.putSecret('taskpod-database', { DATABASE_URL: db.databaseUrl });
   kubeconfig = api.writeKubeconfig(path.join(tmp, 'kubeconfig'));
   return api;
 }
@@ -113,7 +111,7 @@ describe('dispatch --executor kubernetes', () => {
     expect(JSON.parse((await d.get('/readyz')).body)).toMatchObject({ ok: true, database: true, executor: true });
     // Neither params values nor the database's credentials reach the dispatcher's log.
     expect(d.stderr()).not.toContain('hello');
-    expect(d.stderr()).not.toContain(databaseUrl);
+    expect(d.stderr()).not.toContain(db.databaseUrl);
   });
 
   it('a kubeconfig that does not exist stops start-up with exit 2 naming it', async () => {

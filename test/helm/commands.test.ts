@@ -11,11 +11,10 @@ import { HELMS, ensureHelm, findOne, podSpecOf, renderChart, type K8sObject } fr
 import { cliPath } from '../support/paths.js';
 import { waitFor } from '../support/wait.js';
 import { loadConfig } from '../../src/config.js';
-import { connectClient, resolveDatabaseUrl } from '../../src/db/pool.js';
+import { connectClient } from '../../src/db/pool.js';
 import { isMigrated } from '../../src/db/migrate.js';
 
 let db: TestDb;
-let databaseUrl: string;
 let objects: K8sObject[];
 
 beforeAll(async () => {
@@ -30,11 +29,10 @@ beforeAll(async () => {
     },
   });
   db = await setupTestDb('helm_commands');
-  databaseUrl = await resolveDatabaseUrl(loadConfig({ ...process.env, ...db.env() }));
 }, 300_000);
 afterAll(async () => { await db?.cleanup(); });
 // Each test starts with no runnable task.
-afterEach(async () => { await db.client.query(`UPDATE "${db.schema}".tasks SET status = 'cancelled' WHERE status IN ('pending', 'queued', 'running')`); });
+afterEach(async () => { await db.cancelOpenTasks(); });
 
 interface PodContext { podName: string; labels?: Record<string, string>; schema?: string }
 
@@ -44,7 +42,7 @@ function containerEnv(container: Record<string, any>, ctx: PodContext): Record<s
   for (const from of container.envFrom ?? []) Object.assign(env, findOne(objects, 'ConfigMap', from.configMapRef.name).data);
   for (const e of container.env ?? []) {
     if (e.value !== undefined) env[e.name] = e.value;
-    else if (e.valueFrom?.secretKeyRef) env[e.name] = databaseUrl; // the database Secret's only value
+    else if (e.valueFrom?.secretKeyRef) env[e.name] = db.databaseUrl; // the database Secret's only value
     else if (e.valueFrom?.fieldRef?.fieldPath === 'metadata.name') env[e.name] = ctx.podName;
     else {
       const label = /^metadata\.labels\['(.+)'\]$/.exec(e.valueFrom?.fieldRef?.fieldPath ?? '');
@@ -52,10 +50,13 @@ function containerEnv(container: Record<string, any>, ctx: PodContext): Record<s
       env[e.name] = ctx.labels[label[1]];
     }
   }
-  // The shared volume is a local directory here; the database schema is this test's.
-  if (env.TASKPOD_DATA_DIR) env.TASKPOD_DATA_DIR = db.dataDir;
+  // The shared volume is a local directory here, where the container mounts it; a container
+  // without the mount gets a directory that does not exist. The database schema is this test's.
+  if (env.TASKPOD_DATA_DIR) {
+    const mounted = (container.volumeMounts ?? []).some((m: { mountPath: string }) => m.mountPath === env.TASKPOD_DATA_DIR);
+    env.TASKPOD_DATA_DIR = mounted ? db.dataDir : `${db.dataDir}/not-mounted`;
+  }
   env.TASKPOD_SCHEMA = ctx.schema ?? db.schema;
-  if (!process.env.DATABASE_URL) Object.assign(env, db.env(), { DATABASE_URL: databaseUrl, TASKPOD_SCHEMA: ctx.schema ?? db.schema });
   return env;
 }
 
@@ -85,7 +86,7 @@ describe('the chart\'s commands, run by the real CLI', () => {
         const r = await run(hook, { podName: 'taskpod-migrate-x1', schema });
         expect(r.exitCode, String(r.stderr)).toBe(0);
       }
-      const client = await connectClient(loadConfig({ ...process.env, ...db.env(), DATABASE_URL: databaseUrl, TASKPOD_SCHEMA: schema }));
+      const client = await connectClient(loadConfig({ ...process.env, ...db.env(), DATABASE_URL: db.databaseUrl, TASKPOD_SCHEMA: schema }));
       try {
         expect(await isMigrated(client, schema)).toBe(true);
       } finally {

@@ -12,8 +12,6 @@ import { KubeApiDouble, type RequestRecord } from '../support/kube-api-double.js
 import { HELMS, ensureHelm, findOne, renderChart, type K8sObject } from '../support/helm.js';
 import { cliPath } from '../support/paths.js';
 import { waitFor } from '../support/wait.js';
-import { loadConfig } from '../../src/config.js';
-import { resolveDatabaseUrl } from '../../src/db/pool.js';
 
 const NAMESPACE = 'default';
 let db: TestDb;
@@ -21,7 +19,6 @@ let tmp: string;
 let api: KubeApiDouble | undefined;
 let objects: K8sObject[];
 let chartEnv: Record<string, string>;
-let databaseUrl: string;
 const dispatchers: RunningDispatcher[] = [];
 
 beforeAll(async () => {
@@ -33,7 +30,6 @@ beforeAll(async () => {
   });
   chartEnv = findOne(objects, 'ConfigMap').data;
   db = await setupTestDb('helm_rbac');
-  databaseUrl = await resolveDatabaseUrl(loadConfig({ ...process.env, ...db.env() }));
   tmp = mkdtempSync(path.join(os.tmpdir(), 'taskpod-helm-rbac-'));
 }, 300_000);
 
@@ -49,7 +45,7 @@ function dispatcherEnv(extra: Record<string, string> = {}): Record<string, strin
   return {
     ...chartEnv,
     ...db.env(),                                  // DATABASE_URL (the Secret's value in the cluster), the test's schema and data directory
-    DATABASE_URL: databaseUrl,
+    DATABASE_URL: db.databaseUrl,
     TASKPOD_KUBECONFIG: api!.writeKubeconfig(path.join(tmp, 'kubeconfig'), NAMESPACE), // in a pod: the ServiceAccount's token
     TASKPOD_PORT: '0',
     TASKPOD_LISTEN_HOST: '127.0.0.1',
@@ -107,7 +103,7 @@ describe('the Role and the dispatcher', () => {
       imagePullBackOffDelayMs: 50,
     }).start();
     // The Secret the chart makes, under the name and key the ConfigMap gives the Jobs.
-    api.putSecret(chartEnv.TASKPOD_DATABASE_SECRET, { [chartEnv.TASKPOD_DATABASE_SECRET_KEY]: databaseUrl }, NAMESPACE);
+    api.putSecret(chartEnv.TASKPOD_DATABASE_SECRET, { [chartEnv.TASKPOD_DATABASE_SECRET_KEY]: db.databaseUrl }, NAMESPACE);
     expect(chartEnv).toMatchObject({ TASKPOD_NAMESPACE: NAMESPACE, TASKPOD_IMAGE: 'taskpod:test', TASKPOD_START_DEADLINE_SECONDS: '2' });
 
     // 1. A task that completes, and one that fails with a log tail, and the readiness check.

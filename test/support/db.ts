@@ -8,9 +8,9 @@ import path from 'node:path';
 import { migrate } from '../../src/db/migrate.js';
 import { TaskStore } from '../../src/tasks/store.js';
 import { TaskFiles } from '../../src/storage.js';
-import { connectClient } from '../../src/db/pool.js';
+import { connectClient, resolveDatabaseUrl } from '../../src/db/pool.js';
 import { loadConfig } from '../../src/config.js';
-import { embeddedTestDir } from './paths.js';
+import { embeddedTestDir, repoRoot } from './paths.js';
 import { waitFor } from './wait.js';
 import type { Task } from '../../src/tasks/model.js';
 
@@ -23,6 +23,8 @@ export async function oneAfterAnother(count: number, make: (i: number) => Promis
 
 export interface TestDb {
   schema: string;
+  /** The server's connection string (the embedded server's, when DATABASE_URL is unset): for a Secret or a child's DATABASE_URL. */
+  databaseUrl: string;
   client: pg.Client;
   store: TaskStore;
   dataDir: string;
@@ -33,6 +35,8 @@ export interface TestDb {
   task(id: number): Promise<Task>;
   /** Polls the task until check holds. */
   waitForTask(id: number, check: (task: Task) => boolean, what: string, timeoutMs?: number): Promise<void>;
+  /** Cancels every pending, queued or running task, so that nothing is left for the next test's runners. */
+  cancelOpenTasks(): Promise<void>;
   cleanup(): Promise<void>;
 }
 
@@ -51,6 +55,7 @@ export async function setupTestDb(name: string): Promise<TestDb> {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), `taskpod-${name}-`));
   return {
     schema, client, dataDir,
+    databaseUrl: await resolveDatabaseUrl(config),
     store,
     files: new TaskFiles(dataDir),
     env: (extra = {}) => ({
@@ -58,12 +63,15 @@ export async function setupTestDb(name: string): Promise<TestDb> {
       TASKPOD_SCHEMA: schema,
       TASKPOD_DATA_DIR: dataDir,
       TASKPOD_LOG_FORMAT: 'json',
-      TASKPOD_PLUGIN_DIRS: path.resolve('test/fixtures/plugins'),
+      TASKPOD_PLUGIN_DIRS: path.join(repoRoot, 'test', 'fixtures', 'plugins'),
       ...extra,
     }),
     task: async (id) => (await store.find({ taskId: id }))!,
     waitForTask: (id, check, what, timeoutMs = 30_000) =>
       waitFor(async () => check((await store.find({ taskId: id }))!), timeoutMs, `task ${id}: ${what}`),
+    async cancelOpenTasks() {
+      await client.query(`UPDATE "${schema}".tasks SET status = 'cancelled' WHERE status IN ('pending', 'queued', 'running')`);
+    },
     async cleanup() {
       await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`).catch(() => undefined);
       await client.end().catch(() => undefined);

@@ -31,7 +31,6 @@ for (const group of [admissionregistrationV1, appsV1, autoscalingV1, autoscaling
 }
 
 /** Kinds this helper knows, as "apiVersion/kind". */
-export const knownKinds = (): string[] => [...MODELS.keys()].sort();
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;

@@ -171,7 +171,6 @@ export class KubeApiDouble {
   /** Events about an object (by name). */
   eventsFor(name: string, ns = 'default'): KObj[] { return this.events(ns).filter((e) => e.involvedObject?.name === name); }
   podLog(name: string, ns = 'default'): string | undefined { return this.cluster.logs(ns, name).text; }
-  pidOf(name: string, ns = 'default'): number | undefined { return this.cluster.pidOf(ns, name); }
 
   /** Stores a Secret (values as plain strings). */
   putSecret(name: string, data: Record<string, string>, ns = 'default'): KObj {

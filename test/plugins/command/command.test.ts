@@ -15,7 +15,7 @@ const allow = { TASKPOD_COMMAND_ALLOW: 'printf,false,/bin/sh,sleep' };
 async function runCommandTask(params: object, env: Record<string, string> = allow) {
   const task = await db.store.insert({ taskType: 'command', params, maxAttempts: 1 });
   const r = await runCli(['run', '--task-id', String(task.id)], db.env(env));
-  return { task, r, after: (await db.store.find({ taskId: task.id }))!, dir: db.files.taskDir(task.job_id) };
+  return { task, r, after: (await db.task(task.id)), dir: db.files.taskDir(task.job_id) };
 }
 
 describe('command plugin', () => {
@@ -61,7 +61,7 @@ describe('command plugin', () => {
     const pid = Number(readFileSync(pidFile, 'utf8'));
     child.kill('SIGTERM');
     expect(toResult(await child).exitCode).toBe(143);
-    expect((await db.store.find({ taskId: task.id }))!.status).toBe('pending');
+    expect((await db.task(task.id)).status).toBe('pending');
     await waitFor(() => { try { process.kill(pid, 0); return false; } catch { return true; } }, 5_000, `child ${pid} gone`);
   });
 });

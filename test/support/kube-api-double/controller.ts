@@ -315,7 +315,6 @@ export class Cluster {
   evictPod(ns: string, name: string): void { this.kubelet.evictPod(ns, name); }
   killPod(ns: string, name: string, signal?: NodeJS.Signals): void { this.kubelet.killPod(ns, name, signal); }
   logs(ns: string, name: string): { text?: string; code?: number; message?: string } { return this.kubelet.logs(ns, name); }
-  pidOf(ns: string, name: string): number | undefined { return this.kubelet.pidOf(ns, name); }
 
   async stop(): Promise<void> {
     this.stopped = true;

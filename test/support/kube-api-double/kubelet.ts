@@ -374,11 +374,6 @@ export class Kubelet {
     return { text: r.logs };
   }
 
-  pidOf(ns: string, name: string): number | undefined {
-    const pod = this.store.get('pods', ns, name);
-    return pod ? this.runtime.get(pod.metadata.uid!)?.child?.pid : undefined;
-  }
-
   async stop(): Promise<void> {
     this.stopped = true;
     const waits: Promise<void>[] = [];
