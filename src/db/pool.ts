@@ -33,11 +33,19 @@ export async function connectClient(config: Config, applicationName = 'taskpod')
     connectionTimeoutMillis: config.dbConnectTimeoutMs,
     application_name: applicationName,
   });
+  // A connection ended as soon as it is ready errs in the same read as ReadyForQuery, before the
+  // caller can listen: hold that error here, or the process would crash on an unhandled 'error'.
+  let lostAtOnce: Error | undefined;
+  const onError = (err: Error) => { lostAtOnce ??= err; };
+  client.on('error', onError);
   try {
     await client.connect();
+    if (lostAtOnce) throw lostAtOnce;
   } catch (err) {
     client.end().catch(() => undefined);
     throw new DatabaseUnavailableError(`Database connection failed: ${describeDbError(err)}`, { cause: err });
+  } finally {
+    client.off('error', onError);
   }
   return client;
 }
@@ -50,12 +58,20 @@ export function createPool(connectionString: string, config: Config, max = 10, a
  * Runs work on a client checked out of the pool. A checked-out client that loses its connection
  * emits 'error' with no pool listener attached, which would crash the process: listen while it
  * is out, and hand a broken client back as broken so the pool drops it.
+ * The listener goes on in pool.connect's callback, not after `await pool.connect()`: a backend
+ * terminated as it finishes starting sends its FATAL error in the same read as ReadyForQuery, and
+ * pg emits it before an await's continuation runs (it crashed the dispatcher under load).
  */
 export async function withPoolClient<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-  const client = await pool.connect();
   let broken: Error | undefined;
   const onError = (err: Error) => { broken = err; };
-  client.on('error', onError);
+  const client = await new Promise<pg.PoolClient>((resolve, reject) => {
+    pool.connect((err, checkedOut) => {
+      if (err || !checkedOut) return reject(err ?? new Error('pool.connect returned no client'));
+      checkedOut.on('error', onError);
+      resolve(checkedOut);
+    });
+  });
   try {
     return await work(client);
   } catch (err) {
