@@ -27,10 +27,11 @@ export async function dispatchCommand(flags: DispatchFlags): Promise<number> {
   const config = loadConfig();
   const logger = loadLogger(config);
   const kind = executorKind(config, flags);
-  // Each connection names this dispatcher (as `taskpod run <worker>` does), so pg_stat_activity
-  // tells replicas apart.
-  const appName = `taskpod dispatch ${workerName(config)}`;
-  const ctx = await openContext(config, logger, appName);
+  // Each connection names its role and this dispatcher (as `taskpod run <worker>` does), so
+  // pg_stat_activity tells replicas apart; the worker goes last, where a long pod name is cut
+  // (PostgreSQL keeps 63 bytes of an application name).
+  const appName = (role: string) => `taskpod dispatch${role} ${workerName(config)}`;
+  const ctx = await openContext(config, logger, appName(''));
   if (!(await isMigrated(ctx.client, config.schema))) {
     await ctx.close();
     process.stderr.write(`ERROR: the taskpod tables in schema ${config.schema} are missing or out of date: run \`taskpod migrate\` first\n`);
@@ -38,7 +39,7 @@ export async function dispatchCommand(flags: DispatchFlags): Promise<number> {
   }
   // The context's own connection was only needed for the check (and the embedded set-up).
   await ctx.close();
-  const pool = createPool(await resolveDatabaseUrl(config), config, 8, `${appName} (pool)`);
+  const pool = createPool(await resolveDatabaseUrl(config), config, 8, appName(' (pool)'));
   pool.on('error', (err) => logger.warn({ err: describeDbError(err) }, 'Idle database connection failed'));
   const metrics = new DispatcherMetrics(new TaskStore(pool, config.schema));
   const executor: Executor = kind === 'local'
@@ -46,7 +47,7 @@ export async function dispatchCommand(flags: DispatchFlags): Promise<number> {
     : await kubernetesExecutor(config, logger, metrics, ctx.registry);
   const dispatcher = new Dispatcher({
     config, logger, pool, executor, metrics,
-    connectListener: () => connectClient(config, `${appName} (listen)`),
+    connectListener: () => connectClient(config, appName(' (listen)')),
   });
   const closeAll = () => pool.end().catch(() => undefined);
 

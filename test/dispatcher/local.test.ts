@@ -16,7 +16,7 @@ beforeAll(async () => { db = await setupTestDb('local_dispatch'); });
 afterEach(async () => {
   await Promise.all(running.splice(0).map((d) => d.stop('SIGKILL')));
   // Runners left by a killed dispatcher, and tasks, must not leak into the next test.
-  await db.client.query(`UPDATE "${db.schema}".tasks SET status = 'cancelled' WHERE status IN ('pending', 'queued', 'running')`);
+  await db.cancelOpenTasks();
 });
 afterAll(async () => { await db?.cleanup(); });
 
@@ -161,14 +161,16 @@ describe('dispatch --executor local', () => {
   it('survives losing its database connections: LISTEN comes back and launching goes on', async () => {
     const d = await dispatcher();
     // This dispatcher's connections only (other test files run dispatchers on the same server).
-    const mine = `taskpod dispatch ${os.hostname()}/${d.pid}`;
+    const mine = `${os.hostname()}/${d.pid}`;
     const listening = async () => (await db.client.query(
-      `SELECT 1 FROM pg_stat_activity WHERE application_name = $1 AND query LIKE 'LISTEN%'`, [`${mine} (listen)`])).rowCount === 1;
+      `SELECT 1 FROM pg_stat_activity WHERE application_name = $1 AND query LIKE 'LISTEN%'`, [`taskpod dispatch (listen) ${mine}`])).rowCount === 1;
     await waitFor(listening, 10_000, 'LISTEN up');
     // Every connection of the dispatcher: LISTEN, idle pool ones, and any checked out mid-query.
-    const { rowCount } = await db.client.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name LIKE $1`, [`${mine}%`]);
-    expect(rowCount).toBeGreaterThanOrEqual(2);
-    await waitFor(() => d.messages().includes('LISTEN connection lost; polling until it is back'), 10_000, 'loss noticed');
+    const { rowCount } = await db.client.query(
+      `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name LIKE 'taskpod dispatch%' AND application_name LIKE $1`, [`% ${mine}`]);
+    expect(rowCount).toBeGreaterThanOrEqual(1);
+    await waitFor(() => d.messages().includes('LISTEN connection lost; polling until it is back'), 10_000, 'loss noticed')
+      .catch((err: Error) => { throw new Error(`${err.message}; the dispatcher's log:\n${d.stderr()}`); });
     await waitFor(listening, 10_000, 'LISTEN again');
     const t = await submit('echo', { message: 'after the outage' });
     await until(t.id, (x) => x.status === 'completed', 'completed');
